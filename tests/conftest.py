@@ -1,0 +1,133 @@
+"""Shared fixtures: fake /opt/ml trees, small real image sets, and the `train` command."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def _load_digits_builder():
+    spec = importlib.util.spec_from_file_location("digits_data", REPO / "local_test" /
+                                                  "digits_data.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def make_opt_ml(
+    root: Path,
+    hyperparameters: dict[str, str],
+    channels: dict[str, Path | None],
+    *,
+    input_config: dict | None = None,
+    resource_config: dict | None = None,
+) -> Path:
+    """A SageMaker-style tree: config files and each channel copied (or linked) into place."""
+    config = root / "input" / "config"
+    config.mkdir(parents=True, exist_ok=True)
+    (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+    if input_config is None:
+        input_config = {
+            name: {"ContentType": "application/x-image", "TrainingInputMode": "File",
+                   "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}
+            for name in channels
+        }
+    (config / "inputdataconfig.json").write_text(json.dumps(input_config))
+    (config / "resourceconfig.json").write_text(json.dumps(
+        resource_config or {"current_host": "algo-1", "hosts": ["algo-1"]}))
+    for name, source in channels.items():
+        target = root / "input" / "data" / name
+        if source is None:
+            continue
+        shutil.copytree(source, target)
+    return root
+
+
+@dataclass
+class TrainResult:
+    returncode: int
+    log: str
+    base: Path
+
+    @property
+    def failure(self) -> str | None:
+        path = self.base / "output" / "failure"
+        return path.read_text() if path.exists() else None
+
+    @property
+    def succeeded(self) -> bool:
+        return (self.base / "output" / "success").exists()
+
+
+def train_env(base: Path, **extra: str) -> dict[str, str]:
+    return {**os.environ, "SAGEMAKER_BASE_DIR": str(base), "PYTHONUNBUFFERED": "1", **extra}
+
+
+def run_train(base: Path, timeout: float = 300, **extra_env: str) -> TrainResult:
+    proc = subprocess.run([str(BIN / "train")], env=train_env(base, **extra_env),
+                          capture_output=True, text=True, timeout=timeout)
+    return TrainResult(proc.returncode, proc.stdout + proc.stderr, base)
+
+
+# Small and fast: resnet18 at 32x32, few epochs, no worker processes.
+FAST_HYPERPARAMETERS = {
+    "num_layers": "18",
+    "image_shape": "3,32,32",
+    "epochs": "2",
+    "mini_batch_size": "16",
+    "optimizer": "adam",
+    "learning_rate": "0.001",
+    "seed": "0",
+    "num_workers": "0",
+}
+
+
+@pytest.fixture(scope="session")
+def digits_full(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The whole demo dataset (train/validation/test folders of 32x32 PNG digits)."""
+    out = tmp_path_factory.mktemp("digits_full")
+    _load_digits_builder().build(out, size=32, seed=0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def digits_small(digits_full: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12 training and 4 validation images per digit: enough to train for a few seconds."""
+    out = tmp_path_factory.mktemp("digits_small")
+    for split, per_class in (("train", 12), ("validation", 4)):
+        for class_dir in sorted((digits_full / split).iterdir()):
+            target = out / split / class_dir.name
+            target.mkdir(parents=True)
+            for image in sorted(class_dir.iterdir())[:per_class]:
+                shutil.copy(image, target / image.name)
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained_digits_model(digits_full: Path, tmp_path_factory: pytest.TempPathFactory
+                         ) -> tuple[Path, list[tuple[bytes, int]]]:
+    """A real training run on the demo data; returns (model dir, held-out (PNG, label) pairs)."""
+    base = make_opt_ml(
+        tmp_path_factory.mktemp("trained_digits"),
+        {**FAST_HYPERPARAMETERS, "epochs": "4", "mini_batch_size": "32", "num_workers": "1",
+         "num_classes": "10"},
+        {"train": digits_full / "train", "validation": digits_full / "validation"},
+    )
+    result = run_train(base, timeout=900)
+    assert result.returncode == 0, result.log[-3000:]
+    heldout = [
+        (path.read_bytes(), int(path.parent.name))
+        for path in sorted((digits_full / "test").rglob("*.png"))
+    ]
+    return base / "model", heldout

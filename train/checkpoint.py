@@ -1,0 +1,71 @@
+"""Training checkpoints in ``/opt/ml/checkpoints`` (synced to S3 by SageMaker).
+
+One file, ``last.pt``: a dict of model, optimizer and scheduler state, the position in the
+epoch, RNG state and the early-stopping record. Written to a temp file, fsynced and renamed,
+so a crash or SIGTERM mid-write leaves the previous checkpoint intact. Loaded with
+``weights_only=True``: tensors and plain containers only, never arbitrary objects.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from train.errors import UserError
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FILE = "last.pt"
+FORMAT = "sm-vision-checkpoint-v1"
+
+
+def save(directory: Path, state: dict[str, Any]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / CHECKPOINT_FILE
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{CHECKPOINT_FILE}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp creates 0600; other users (serving) must read it
+        with os.fdopen(fd, "wb") as fh:
+            torch.save({"format": FORMAT, **state}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load(directory: Path) -> dict[str, Any] | None:
+    path = directory / CHECKPOINT_FILE
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise UserError(
+            f"checkpoint {path} cannot be read ({exc}); delete it (or point checkpoint_s3_uri "
+            "elsewhere) to start from scratch"
+        ) from exc
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise UserError(
+            f"{path} is not a checkpoint written by this toolkit; delete it or use another "
+            "checkpoint location"
+        )
+    return state
+
+
+def check_compatible(state: dict[str, Any], fingerprint: dict[str, Any], path: Path) -> None:
+    """Refuse to resume a checkpoint that belongs to a differently configured job."""
+    saved = state.get("fingerprint", {})
+    diffs = [f"{k}: {saved.get(k)!r} → {v!r}" for k, v in fingerprint.items() if saved.get(k) != v]
+    if diffs:
+        raise UserError(
+            f"checkpoint in {path} was written by a job with different settings "
+            f"({'; '.join(diffs)}); delete it or use a new checkpoint location to start over"
+        )

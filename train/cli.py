@@ -1,0 +1,103 @@
+"""The ``train`` command: what SageMaker runs as ``docker run <image> train``.
+
+It owns the process-level contract: logging to stdout, SIGTERM, ``output/success`` or
+``output/failure``, and the exit code (0 success, 1 user error, 2 internal error,
+143 stopped by SIGTERM after saving a checkpoint).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import traceback
+from types import FrameType
+
+from train.contract import FAILURE_REASON_CHARS, TrainingEnv, base_dir_from_environ
+from train.errors import TrainingInterrupted, UserError
+
+log = logging.getLogger("train")
+
+EXIT_USER_ERROR = 1
+EXIT_INTERNAL_ERROR = 2
+EXIT_INTERRUPTED = 128 + signal.SIGTERM
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="train",
+        description="SageMaker training entry point. Reads /opt/ml (or $SAGEMAKER_BASE_DIR): "
+        "input/config/hyperparameters.json, inputdataconfig.json, resourceconfig.json and "
+        "input/data/<channel>/; writes model/, checkpoints/ and output/success|failure.",
+    )
+    parser.add_argument("--list-hyperparameters", action="store_true",
+                        help="print every hyperparameter with its default and exit")
+    return parser
+
+
+def setup_logging() -> None:
+    # One line per record on stdout, flushed at once: CloudWatch reads it line by line.
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stdout,
+        format="[%(asctime)s %(levelname)s %(name)s] %(message)s",
+        force=True,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = get_args_parser().parse_args(argv)
+    if args.list_hyperparameters:
+        from train.hyperparameters import describe
+
+        for row in describe():
+            aliases = f" (alias: {', '.join(row['aliases'])})" if row["aliases"] else ""
+            print(f"{row['name']}{aliases} = {row['default']!r}  {row['rules'] or ''}  "
+                  f"{row['doc']}")
+        return 0
+    setup_logging()
+    code = run_job()
+    sys.exit(code)
+
+
+def run_job() -> int:
+    from train.job import StopRequest
+
+    stop = StopRequest()
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        log.warning("SIGTERM received: saving a checkpoint after the current batch")
+        stop.requested = True
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    # A bare env (no config read yet) so that a broken config file still gets a failure file.
+    env = TrainingEnv(base_dir=base_dir_from_environ())
+    try:
+        env = TrainingEnv.from_base_dir(env.base_dir)
+        from train import job
+
+        job.run(env, stop)
+    except UserError as exc:
+        return _fail(env, f"ClientError: {exc}", EXIT_USER_ERROR)
+    except TrainingInterrupted as exc:
+        return _fail(env, f"Interrupted: {exc}", EXIT_INTERRUPTED)
+    except Exception as exc:
+        trace = traceback.format_exc()
+        log.error(trace)
+        return _fail(
+            env,
+            f"AlgorithmError: {type(exc).__name__}: {exc} (an internal error; please report it "
+            f"with this message)\n\n{trace}",
+            EXIT_INTERNAL_ERROR,
+        )
+    env.write_success()
+    log.info("training finished; model in %s", env.model_dir)
+    return 0
+
+
+def _fail(env: TrainingEnv, message: str, code: int) -> int:
+    log.error("training failed: %s", message[:FAILURE_REASON_CHARS])
+    env.write_failure(message)
+    return code

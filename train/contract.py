@@ -1,0 +1,177 @@
+"""The SageMaker training contract: every path, file name and environment variable in one place.
+
+All paths derive from one base directory, ``SAGEMAKER_BASE_DIR`` (default ``/opt/ml``), so the
+same code runs in a SageMaker job, under ``docker run -v tree:/opt/ml`` and as a local process.
+``TrainingEnv.from_base_dir`` reads the config files once; nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from train.errors import UserError
+
+BASE_DIR_ENV = "SAGEMAKER_BASE_DIR"
+DEFAULT_BASE_DIR = "/opt/ml"
+# SageMaker sets this when a Debugger hook config is written elsewhere (used by the debugger).
+SMDEBUG_CONFIG_ENV = "SMDEBUG_CONFIG_FILE_PATH"
+
+HYPERPARAMETERS_FILE = "input/config/hyperparameters.json"
+INPUT_DATA_CONFIG_FILE = "input/config/inputdataconfig.json"
+RESOURCE_CONFIG_FILE = "input/config/resourceconfig.json"
+DATA_DIR = "input/data"
+MODEL_DIR = "model"
+OUTPUT_DIR = "output"
+OUTPUT_DATA_DIR = "output/data"
+CHECKPOINT_DIR = "checkpoints"
+FAILURE_FILE = "output/failure"
+SUCCESS_FILE = "output/success"
+
+INPUT_MODE_FILE = "File"
+INPUT_MODE_PIPE = "Pipe"
+INPUT_MODE_FASTFILE = "FastFile"
+
+# SageMaker copies the first 1024 characters of output/failure into FailureReason.
+FAILURE_REASON_CHARS = 1024
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    name: str
+    content_type: str | None
+    input_mode: str
+    record_wrapper_type: str | None = None
+    attribute_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ResourceConfig:
+    current_host: str = "algo-1"
+    hosts: tuple[str, ...] = ("algo-1",)
+    network_interface_name: str | None = None
+
+
+@dataclass(frozen=True)
+class TrainingEnv:
+    """A read-only snapshot of what SageMaker handed the container."""
+
+    base_dir: Path
+    hyperparameters: dict[str, str] = field(default_factory=dict)
+    channels: dict[str, ChannelConfig] = field(default_factory=dict)
+    resources: ResourceConfig = field(default_factory=ResourceConfig)
+
+    @classmethod
+    def from_environ(cls) -> TrainingEnv:
+        return cls.from_base_dir(base_dir_from_environ())
+
+    @classmethod
+    def from_base_dir(cls, base_dir: Path) -> TrainingEnv:
+        base_dir = Path(base_dir)
+        raw_hps = _read_json(base_dir / HYPERPARAMETERS_FILE, default={})
+        if not isinstance(raw_hps, dict):
+            raise UserError(f"{HYPERPARAMETERS_FILE} must hold a JSON object of name: value")
+        raw_channels = _read_json(base_dir / INPUT_DATA_CONFIG_FILE, default={})
+        if not isinstance(raw_channels, dict):
+            raise UserError(f"{INPUT_DATA_CONFIG_FILE} must hold a JSON object of channels")
+        raw_resources = _read_json(base_dir / RESOURCE_CONFIG_FILE, default={})
+        return cls(
+            base_dir=base_dir,
+            hyperparameters={str(k): _as_string(v) for k, v in raw_hps.items()},
+            channels={name: _channel(name, cfg) for name, cfg in raw_channels.items()},
+            resources=_resources(raw_resources),
+        )
+
+    # Paths -------------------------------------------------------------------------------
+    def path(self, relative: str) -> Path:
+        return self.base_dir / relative
+
+    def channel_dir(self, channel: str) -> Path:
+        return self.base_dir / DATA_DIR / channel
+
+    @property
+    def model_dir(self) -> Path:
+        return self.path(MODEL_DIR)
+
+    @property
+    def output_data_dir(self) -> Path:
+        return self.path(OUTPUT_DATA_DIR)
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.path(CHECKPOINT_DIR)
+
+    def available_channels(self) -> list[str]:
+        """Channels declared in inputdataconfig.json, else the folders under input/data."""
+        if self.channels:
+            return sorted(self.channels)
+        data_dir = self.base_dir / DATA_DIR
+        if not data_dir.is_dir():
+            return []
+        return sorted(p.name for p in data_dir.iterdir() if p.is_dir())
+
+    def input_mode(self, channel: str) -> str:
+        cfg = self.channels.get(channel)
+        return cfg.input_mode if cfg else INPUT_MODE_FILE
+
+    def content_type(self, channel: str) -> str | None:
+        cfg = self.channels.get(channel)
+        return cfg.content_type if cfg else None
+
+    # Outcome files -----------------------------------------------------------------------
+    def write_success(self) -> None:
+        path = self.path(SUCCESS_FILE)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+
+    def write_failure(self, message: str) -> None:
+        """Write the reason; the first line and first 1024 characters are what users see."""
+        path = self.path(FAILURE_FILE)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(message if message.endswith("\n") else message + "\n")
+
+
+def base_dir_from_environ() -> Path:
+    return Path(os.environ.get(BASE_DIR_ENV, DEFAULT_BASE_DIR))
+
+
+def _read_json(path: Path, default: Any) -> Any:
+    if not path.is_file():
+        return default
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path} is not valid JSON ({exc}); fix or remove the file") from exc
+
+
+def _as_string(value: Any) -> str:
+    # SageMaker always writes strings; local users may write numbers or booleans.
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def _channel(name: str, cfg: Any) -> ChannelConfig:
+    if not isinstance(cfg, dict):
+        raise UserError(f"{INPUT_DATA_CONFIG_FILE}: channel {name!r} must be a JSON object")
+    return ChannelConfig(
+        name=name,
+        content_type=cfg.get("ContentType"),
+        input_mode=cfg.get("TrainingInputMode", INPUT_MODE_FILE),
+        record_wrapper_type=cfg.get("RecordWrapperType"),
+        attribute_names=tuple(cfg.get("AttributeNames", ()) or ()),
+    )
+
+
+def _resources(raw: Any) -> ResourceConfig:
+    if not isinstance(raw, dict) or not raw:
+        return ResourceConfig()
+    hosts = tuple(raw.get("hosts") or ("algo-1",))
+    return ResourceConfig(
+        current_host=str(raw.get("current_host", hosts[0])),
+        hosts=hosts,
+        network_interface_name=raw.get("network_interface_name"),
+    )

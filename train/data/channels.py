@@ -1,0 +1,28 @@
+"""Which channel plays which role, under the names the seed workflows use."""
+
+from __future__ import annotations
+
+from train.contract import TrainingEnv
+from train.errors import UserError
+
+# First name present wins. Built-in algorithms use train/validation; the dog-breed workflow's
+# dogImages/{train,valid,test}; SDK examples often say "training".
+TRAIN_NAMES = ("train", "training")
+VALIDATION_NAMES = ("validation", "valid", "val")
+TEST_NAMES = ("test",)
+# Channels that hold something other than images to learn from.
+AUXILIARY_NAMES = ("weights", "model")
+
+
+def find_channel(env: TrainingEnv, names: tuple[str, ...], *, required: bool) -> str | None:
+    available = env.available_channels()
+    for name in names:
+        if name in available:
+            return name
+    if required:
+        shown = ", ".join(available) or "none"
+        raise UserError(
+            f"no training channel: expected one named {' or '.join(names)} "
+            f"(channels given: {shown}); pass e.g. inputs={{'train': 's3://bucket/train/'}}"
+        )
+    return None

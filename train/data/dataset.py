@@ -1,0 +1,119 @@
+"""Decoding, augmentation and sampling on top of any reader, repeatable to the sample.
+
+Every random choice is a function of (seed, epoch, sample index): the shuffle order comes from
+``EpochSampler`` and each sample's augmentation from a generator seeded per sample. A job that is
+stopped mid-epoch and resumed therefore sees exactly the batches an uninterrupted job would.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from common.preprocessing import ImageDecodeError, decode_image
+from train.data.base import Reader
+
+log = logging.getLogger(__name__)
+
+
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    # Distinct, well-spread seeds for every (seed, epoch, index) triple.
+    return (seed * 1_000_003 + epoch * 7_919 + index * 104_729) % (2**63 - 1)
+
+
+class ImageDataset(Dataset):
+    """``reader`` samples decoded to RGB and transformed; unreadable ones become ``None``."""
+
+    def __init__(self, reader: Reader, transform: Callable[[Any], torch.Tensor], seed: int):
+        self.reader = reader
+        self.transform = transform
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.reader)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int] | tuple[None, str]:
+        name = f"sample {index}"
+        try:
+            sample = self.reader.read(index)
+            name = sample.name
+            image = decode_image(sample.data)
+        except (OSError, ImageDecodeError) as exc:
+            log.warning("skipping unreadable image %s: %s", name, exc)
+            return None, name
+        # Seed the augmentation without disturbing the caller's generator (dropout etc.).
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(sample_seed(self.seed, self.epoch, index))
+            tensor = self.transform(image)
+        return tensor, sample.target
+
+
+class Batch:
+    """A collated batch plus the names of samples that could not be decoded."""
+
+    def __init__(self, items: list[tuple[Any, Any]]) -> None:
+        good = [(x, y) for x, y in items if x is not None]
+        self.bad_names = [y for x, y in items if x is None]
+        self.size = len(good)
+        if good:
+            self.images = torch.stack([x for x, _ in good])
+            self.targets = torch.as_tensor([y for _, y in good])
+        else:
+            self.images = torch.empty(0)
+            self.targets = torch.empty(0, dtype=torch.long)
+
+    def pin_memory(self) -> Batch:
+        self.images = self.images.pin_memory()
+        self.targets = self.targets.pin_memory()
+        return self
+
+
+class EpochSampler(Sampler[int]):
+    """A shuffle order fixed by (seed, epoch); can start part-way through an epoch.
+
+    With ``num_replicas`` > 1 each rank takes every ``num_replicas``-th index of the same order.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        *,
+        shuffle: bool,
+        seed: int,
+        rank: int = 0,
+        num_replicas: int = 1,
+    ) -> None:
+        self.size = size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.rank = rank
+        self.num_replicas = num_replicas
+        self.epoch = 0
+        self.start = 0
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        """Use ``epoch``'s order and skip its first ``start`` samples (of this rank)."""
+        self.epoch = epoch
+        self.start = start
+
+    def _order(self) -> list[int]:
+        if not self.shuffle:
+            order = list(range(self.size))
+        else:
+            generator = torch.Generator().manual_seed(sample_seed(self.seed, self.epoch, 0))
+            order = torch.randperm(self.size, generator=generator).tolist()
+        return order[self.rank :: self.num_replicas]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._order()[self.start :])
+
+    def __len__(self) -> int:
+        return max(0, len(self._order()) - self.start)

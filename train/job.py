@@ -1,0 +1,342 @@
+"""A training job: hyperparameters and data in, checkpoints, metrics and the artifact out."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import platform
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torchvision
+from torch import nn
+
+from common import artifact
+from common.artifact import TASK_CLASSIFICATION, InputSpec, Metadata
+from common.models import build_classifier, freeze_backbone
+from common.preprocessing import IMAGENET_MEAN, IMAGENET_STD
+from train import checkpoint, hyperparameters, metrics
+from train.contract import TrainingEnv
+from train.data.loading import Data, default_num_workers, load_data, make_loader
+from train.engine import Precision, RunningStats, evaluate, train_one_epoch
+from train.errors import TrainingInterrupted, UserError
+from train.hyperparameters import Hyperparameters
+from train.optim import EarlyStopping, build_optimizer, build_scheduler
+from train.pretrained import WEIGHTS_CHANNEL, load_imagenet_weights
+
+log = logging.getLogger(__name__)
+
+# Hyperparameters that change what a checkpoint means; resuming across a change is refused.
+FINGERPRINT_KEYS = ("architecture", "num_layers", "image_shape", "optimizer", "multi_label",
+                    "finetune", "mini_batch_size")
+
+
+@dataclass
+class StopRequest:
+    """Set by the SIGTERM handler; polled between batches."""
+
+    requested: bool = False
+
+    def __call__(self) -> bool:
+        return self.requested
+
+
+@dataclass
+class Progress:
+    epoch: int = 0  # the epoch in progress (0-based)
+    batch_samples: int = 0  # training samples of this epoch already consumed
+    stats: RunningStats = field(default_factory=RunningStats)
+    best_accuracy: float | None = None
+    best_epoch: int | None = None
+    best_state: dict[str, Any] | None = None
+    bad_images: set[str] = field(default_factory=set)
+
+
+def run(env: TrainingEnv, stop: StopRequest) -> dict[str, float]:
+    params = hyperparameters.parse(env.hyperparameters)
+    log.info("hyperparameters: %s", {k: v for k, v in params.to_dict().items() if v is not None})
+    _check_supported(env, params)
+    device = _select_device()
+    resume = checkpoint.load(env.checkpoint_dir)
+    seed = _choose_seed(params, resume)
+    torch.manual_seed(seed)
+
+    _, height, width = params.input_shape
+    spec = InputSpec(3, height, width, params.resize or max(height, width),
+                     IMAGENET_MEAN, IMAGENET_STD)
+    data = load_data(env, params, spec, seed)
+    num_classes = _check_num_classes(params, data)
+
+    model = _build_model(env, params, num_classes).to(device)
+    channels_last = device.type == "cuda"
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(params, model.parameters())
+    scheduler = build_scheduler(params, optimizer)
+    stopper = EarlyStopping(min_epochs=params.early_stopping_min_epochs,
+                            patience=params.early_stopping_patience,
+                            tolerance=params.early_stopping_tolerance)
+    precision = _precision(params, device)
+    scaler = torch.amp.GradScaler(device.type) if precision.needs_scaler else None
+    criterion = nn.CrossEntropyLoss()
+    fingerprint = {k: getattr(params, k) for k in FINGERPRINT_KEYS} | {"classes": data.class_names}
+    progress = Progress()
+    if resume is not None:
+        checkpoint.check_compatible(resume, fingerprint, env.checkpoint_dir)
+        _restore(resume, model, optimizer, scheduler, stopper, scaler, progress)
+        log.info("resuming from checkpoint %s at epoch %d, sample %d", env.checkpoint_dir,
+                 progress.epoch, progress.batch_samples)
+
+    workers = params.num_workers if params.num_workers is not None else default_num_workers()
+    pin = device.type == "cuda"
+
+    def on_bad(names: list[str]) -> None:
+        progress.bad_images.update(names)
+        if len(progress.bad_images) > params.max_bad_images:
+            shown = ", ".join(sorted(progress.bad_images)[:5])
+            raise UserError(
+                f"{len(progress.bad_images)} images could not be decoded (e.g. {shown}), more "
+                f"than max_bad_images={params.max_bad_images}; fix or remove them, or raise "
+                "max_bad_images"
+            )
+
+    def save_checkpoint() -> None:
+        state = _checkpoint_state(model, optimizer, scheduler, stopper, scaler, progress, seed,
+                                  fingerprint, params)
+        path = checkpoint.save(env.checkpoint_dir, state)
+        log.info("checkpoint saved to %s (epoch %d, sample %d)", path, progress.epoch,
+                 progress.batch_samples)
+
+    def interrupted() -> TrainingInterrupted:
+        save_checkpoint()
+        return TrainingInterrupted(
+            f"training stopped by SIGTERM at epoch {progress.epoch}; checkpoint saved to "
+            f"{env.checkpoint_dir}. Run the job again with the same checkpoint location "
+            "to resume."
+        )
+
+    last_val: RunningStats | None = None
+    frequency = params.checkpoint_frequency or 1
+    while progress.epoch < params.epochs:
+        epoch = progress.epoch
+        data.train.dataset.set_epoch(epoch)
+        data.train.sampler.set_epoch(epoch, start=progress.batch_samples)
+        loader = make_loader(data.train, params.mini_batch_size, workers, pin)
+
+        def count_samples(stats: RunningStats) -> None:
+            progress.batch_samples = min(progress.batch_samples + params.mini_batch_size,
+                                         len(data.train.dataset))
+
+        finished = train_one_epoch(
+            model=model, batches=loader, optimizer=optimizer, criterion=criterion,
+            precision=precision, scaler=scaler, stats=progress.stats, epoch=epoch,
+            top_k=params.top_k, channels_last=channels_last, on_bad=on_bad, should_stop=stop,
+            after_batch=count_samples,
+        )
+        if not finished:
+            raise interrupted()
+        metrics.log_epoch(epoch, "Train", progress.stats, params.top_k)
+        scheduler.step()
+        stop_early = False
+        if data.validation is not None:
+            last_val = evaluate(model=model, batches=make_loader(
+                data.validation, params.mini_batch_size, workers, pin), criterion=criterion,
+                precision=precision, top_k=params.top_k, channels_last=channels_last,
+                on_bad=on_bad)
+            metrics.log_epoch(epoch, "Validation", last_val, params.top_k)
+            if progress.best_accuracy is None or last_val.accuracy > progress.best_accuracy:
+                progress.best_accuracy, progress.best_epoch = last_val.accuracy, epoch
+                progress.best_state = copy.deepcopy(_unwrap(model).state_dict())
+            if params.early_stopping:
+                stop_early = stopper.update(epoch + 1, last_val.accuracy)
+        progress.epoch, progress.batch_samples, progress.stats = epoch + 1, 0, RunningStats()
+        if stop_early:
+            log.info("early stopping after epoch %d: validation accuracy has not improved for "
+                     "%d epochs (best %.6f)", epoch, stopper.epochs_without_improvement,
+                     stopper.best or 0.0)
+            break
+        if stop():
+            raise interrupted()
+        if progress.epoch % frequency == 0 or progress.epoch == params.epochs:
+            save_checkpoint()
+
+    if progress.best_state is not None:
+        log.info("exporting the weights of epoch %d (best validation accuracy %.6f)",
+                 progress.best_epoch, progress.best_accuracy)
+        _unwrap(model).load_state_dict(progress.best_state)
+    final = _final_metrics(data, model, params, criterion, precision, channels_last, workers,
+                           pin, on_bad)
+    _save_artifact(env, params, spec, data.class_names, model, final, progress)
+    return final
+
+
+def _check_supported(env: TrainingEnv, params: Hyperparameters) -> None:
+    if len(env.resources.hosts) > 1:
+        raise UserError(
+            f"this version trains on one instance; resourceconfig.json lists "
+            f"{len(env.resources.hosts)} hosts. Use instance_count=1 (several GPUs on one "
+            "instance are used automatically)"
+        )
+    if params.multi_label:
+        raise UserError(
+            "multi_label=1 needs data with several labels per image (.lst, RecordIO or an "
+            "augmented manifest); image folders carry one label per image"
+        )
+
+
+def _select_device() -> torch.device:
+    if torch.cuda.is_available():
+        log.info("training on %d CUDA device(s): %s", torch.cuda.device_count(),
+                 torch.cuda.get_device_name(0))
+        return torch.device("cuda")
+    log.info("training on CPU (%d threads)", torch.get_num_threads())
+    return torch.device("cpu")
+
+
+def _choose_seed(params: Hyperparameters, resume: dict[str, Any] | None) -> int:
+    """A fixed seed also makes kernels deterministic; without one, cuDNN may autotune."""
+    deterministic = params.seed is not None
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    torch.backends.cudnn.benchmark = not deterministic
+    if resume is not None:
+        return int(resume["seed"])  # the same data order and augmentations as before
+    if params.seed is not None:
+        return params.seed
+    return int.from_bytes(os.urandom(4), "little")
+
+
+def _check_num_classes(params: Hyperparameters, data: Data) -> int:
+    found = len(data.class_names)
+    if params.num_classes is not None and params.num_classes != found:
+        raise UserError(
+            f"hyperparameter num_classes={params.num_classes} but the training channel "
+            f"{data.train.channel!r} has {found} class folders; set num_classes={found} or fix "
+            "the data"
+        )
+    if params.num_training_samples is not None and params.num_training_samples != len(
+        data.train.dataset
+    ):
+        log.warning("num_training_samples=%d but the training channel has %d images",
+                    params.num_training_samples, len(data.train.dataset))
+    if found < 2:
+        raise UserError(f"the training channel {data.train.channel!r} has {found} class; "
+                        "classification needs at least 2")
+    return found
+
+
+def _build_model(env: TrainingEnv, params: Hyperparameters, num_classes: int) -> nn.Module:
+    layers = params.num_layers if params.architecture == "resnet" else None
+    imagenet = None
+    if params.use_pretrained_model:
+        imagenet = load_imagenet_weights(params.architecture, layers,
+                                         env.channel_dir(WEIGHTS_CHANNEL),
+                                         params.download_pretrained)
+    try:
+        model = build_classifier(params.architecture, layers, num_classes, imagenet)
+    except RuntimeError as exc:  # state_dict of another architecture
+        raise UserError(f"pretrained weights do not fit {params.architecture}: {exc}") from exc
+    if params.freeze_backbone:
+        freeze_backbone(model, params.architecture)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    log.info("model %s%s: %d trainable parameters (%s)", params.architecture, layers or "",
+             trainable, "head only" if params.freeze_backbone else "all layers")
+    if torch.cuda.device_count() > 1:
+        model = nn.DataParallel(model)
+    return model
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.DataParallel) else model
+
+
+def _precision(params: Hyperparameters, device: torch.device) -> Precision:
+    if params.precision_dtype == "float32":
+        return Precision(device, None)
+    if device.type != "cuda":
+        log.warning("precision_dtype=%s applies on CUDA only; training in float32 on CPU",
+                    params.precision_dtype)
+        return Precision(device, None)
+    return Precision(device, getattr(torch, params.precision_dtype))
+
+
+def _checkpoint_state(model, optimizer, scheduler, stopper, scaler, progress: Progress,
+                      seed: int, fingerprint: dict[str, Any],
+                      params: Hyperparameters) -> dict[str, Any]:
+    return {
+        "model": _unwrap(model).state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "early_stopping": stopper.state_dict(),
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "epoch": progress.epoch,
+        "batch_samples": progress.batch_samples,
+        "stats": progress.stats.to_dict(),
+        "best": {"accuracy": progress.best_accuracy, "epoch": progress.best_epoch,
+                 "state": progress.best_state},
+        "bad_images": sorted(progress.bad_images),
+        "rng": torch.get_rng_state(),
+        "seed": seed,
+        "fingerprint": fingerprint,
+        "hyperparameters": params.to_dict(),
+    }
+
+
+def _restore(state, model, optimizer, scheduler, stopper, scaler, progress: Progress) -> None:
+    _unwrap(model).load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    stopper.load_state_dict(state["early_stopping"])
+    if scaler is not None and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    progress.epoch = int(state["epoch"])
+    progress.batch_samples = int(state["batch_samples"])
+    progress.stats = RunningStats(**state["stats"])
+    progress.best_accuracy = state["best"]["accuracy"]
+    progress.best_epoch = state["best"]["epoch"]
+    progress.best_state = state["best"]["state"]
+    progress.bad_images = set(state["bad_images"])
+    torch.set_rng_state(state["rng"])
+
+
+def _final_metrics(data: Data, model, params, criterion, precision, channels_last, workers,
+                   pin, on_bad) -> dict[str, float]:
+    """Evaluate the exported weights on the test channel (else validation)."""
+    split = data.test or data.validation
+    if split is None:
+        log.info("no validation or test channel: skipping the final evaluation")
+        return {}
+    stats = evaluate(model=model, batches=make_loader(split, params.mini_batch_size, workers,
+                                                      pin),
+                     criterion=criterion, precision=precision, top_k=params.top_k,
+                     channels_last=channels_last, on_bad=on_bad)
+    metrics.log_test(stats)
+    prefix = "test" if data.test is not None else "validation"
+    result = {f"{prefix}:accuracy": stats.accuracy, f"{prefix}:loss": stats.loss}
+    if params.top_k:
+        result[f"{prefix}:top_k_accuracy"] = stats.topk_accuracy
+    return result
+
+
+def _save_artifact(env: TrainingEnv, params: Hyperparameters, spec: InputSpec,
+                   class_names: list[str], model: nn.Module, final: dict[str, float],
+                   progress: Progress) -> None:
+    final_metrics = dict(final)
+    if progress.best_epoch is not None:
+        final_metrics["best_epoch"] = float(progress.best_epoch)
+    meta = Metadata(
+        task=TASK_CLASSIFICATION,
+        architecture=params.architecture,
+        num_layers=params.num_layers if params.architecture == "resnet" else None,
+        num_classes=len(class_names),
+        class_names=class_names,
+        input=spec,
+        multi_label=params.multi_label,
+        hyperparameters=params.to_dict(),
+        metrics=final_metrics,
+        framework={"torch": torch.__version__, "torchvision": torchvision.__version__,
+                   "python": platform.python_version()},
+    )
+    artifact.save(env.model_dir, _unwrap(model).state_dict(), meta)
+    log.info("model saved to %s", env.model_dir)

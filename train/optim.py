@@ -1,0 +1,62 @@
+"""Optimizers, the step learning-rate schedule and early stopping, as the built-in defines them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+
+from train.hyperparameters import Hyperparameters
+
+
+def build_optimizer(params: Hyperparameters, parameters: Iterable[torch.nn.Parameter]
+                    ) -> torch.optim.Optimizer:
+    trainable = [p for p in parameters if p.requires_grad]
+    lr, wd = params.learning_rate, params.weight_decay
+    if params.optimizer in ("sgd", "nag"):
+        return torch.optim.SGD(trainable, lr=lr, momentum=params.momentum, weight_decay=wd,
+                               nesterov=params.optimizer == "nag" and params.momentum > 0)
+    if params.optimizer == "adam":
+        return torch.optim.Adam(trainable, lr=lr, betas=(params.beta_1, params.beta_2),
+                                eps=params.eps, weight_decay=wd)
+    # rmsprop: gamma is the decay of the squared-gradient average (alpha in PyTorch).
+    return torch.optim.RMSprop(trainable, lr=lr, alpha=params.gamma, eps=params.eps,
+                               momentum=params.momentum, weight_decay=wd)
+
+
+def build_scheduler(params: Hyperparameters, optimizer: torch.optim.Optimizer
+                    ) -> torch.optim.lr_scheduler.LRScheduler:
+    """Multiply the learning rate by lr_scheduler_factor at each epoch in lr_scheduler_step."""
+    return torch.optim.lr_scheduler.MultiStepLR(
+        optimizer, milestones=params.lr_steps, gamma=params.lr_scheduler_factor
+    )
+
+
+class EarlyStopping:
+    """The built-in rule: after ``min_epochs``, stop once ``patience`` epochs in a row improved
+    validation accuracy by a relative amount no larger than ``tolerance``."""
+
+    def __init__(self, *, min_epochs: int, patience: int, tolerance: float) -> None:
+        self.min_epochs = min_epochs
+        self.patience = patience
+        self.tolerance = tolerance
+        self.best: float | None = None
+        self.epochs_without_improvement = 0
+
+    def update(self, epochs_done: int, accuracy: float) -> bool:
+        """Record one epoch's validation accuracy; True means stop now."""
+        if self.best is None or (accuracy > self.best and (
+            self.best == 0 or (accuracy - self.best) / self.best > self.tolerance
+        )):
+            self.best = accuracy
+            self.epochs_without_improvement = 0
+        else:
+            self.epochs_without_improvement += 1
+        return epochs_done >= self.min_epochs and self.epochs_without_improvement >= self.patience
+
+    def state_dict(self) -> dict[str, float | int | None]:
+        return {"best": self.best, "epochs_without_improvement": self.epochs_without_improvement}
+
+    def load_state_dict(self, state: dict[str, float | int | None]) -> None:
+        self.best = state["best"]  # type: ignore[assignment]
+        self.epochs_without_improvement = int(state["epochs_without_improvement"] or 0)
