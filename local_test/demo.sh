@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The main job on the embedded sample, no AWS and no Docker: train a ResNet-18 on
+# scikit-learn's handwritten digits, serve the model with the same `serve` command the image
+# runs, and predict the held-out digits through HTTP.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+PATH="$root/.venv/bin:$PATH"
+port="${PORT:-8080}"
+url="http://127.0.0.1:$port"
+
+echo "== 1/3 train (local process against local_test/test_dir) =="
+"$here/train_local.sh" --fresh | tee "$here/test_dir/output/train.log" \
+    | grep -E "Validation-accuracy|Test set|model saved|Reporting|failed" || true
+if [[ ! -f "$here/test_dir/output/success" ]]; then
+    echo "training failed:"; cat "$here/test_dir/output/failure"; exit 1
+fi
+best="$(python -c "import json,sys; m=json.load(open(sys.argv[1]))['metrics']; print(f\"{100*m['validation:accuracy']:.1f}\")" "$here/test_dir/model/metadata.json")"
+echo "validation accuracy of the exported model: ${best}%"
+
+echo "== 2/3 serve (gunicorn on $url) =="
+SAGEMAKER_BASE_DIR="$here/test_dir" SAGEMAKER_BIND_TO_PORT="$port" serve > "$here/test_dir/output/serve.log" 2>&1 &
+server=$!
+trap 'kill -TERM "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT
+for _ in $(seq 120); do
+    curl -sf "$url/ping" >/dev/null && break
+    kill -0 "$server" 2>/dev/null || { cat "$here/test_dir/output/serve.log"; exit 1; }
+    sleep 0.5
+done
+curl -sf "$url/ping" >/dev/null || { echo "server did not become healthy"; exit 1; }
+
+echo "== 3/3 predict held-out digits (never seen in training) =="
+python "$here/predict_folder.py" "$here/heldout" --url "$url"
