@@ -8,9 +8,11 @@ root="$(dirname "$here")"
 PATH="$root/.venv/bin:$PATH"
 port="${PORT:-8080}"
 url="http://127.0.0.1:$port"
+logs="$here/logs"   # train.log and serve.log of the last demo
+mkdir -p "$logs"
 
 echo "== 1/3 train (local process against local_test/test_dir) =="
-"$here/train_local.sh" --fresh | tee "$here/test_dir/output/train.log" \
+"$here/train_local.sh" --fresh --process | tee "$logs/train.log" \
     | grep -E "Validation-accuracy|Test set|model saved|Reporting|failed" || true
 if [[ ! -f "$here/test_dir/output/success" ]]; then
     echo "training failed:"; cat "$here/test_dir/output/failure"; exit 1
@@ -19,15 +21,10 @@ best="$(python -c "import json,sys; m=json.load(open(sys.argv[1]))['metrics']; p
 echo "validation accuracy of the exported model: ${best}%"
 
 echo "== 2/3 serve (gunicorn on $url) =="
-SAGEMAKER_BASE_DIR="$here/test_dir" SAGEMAKER_BIND_TO_PORT="$port" serve > "$here/test_dir/output/serve.log" 2>&1 &
+SAGEMAKER_BASE_DIR="$here/test_dir" SAGEMAKER_BIND_TO_PORT="$port" serve > "$logs/serve.log" 2>&1 &
 server=$!
 trap 'kill -TERM "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT
-for _ in $(seq 120); do
-    curl -sf "$url/ping" >/dev/null && break
-    kill -0 "$server" 2>/dev/null || { cat "$here/test_dir/output/serve.log"; exit 1; }
-    sleep 0.5
-done
-curl -sf "$url/ping" >/dev/null || { echo "server did not become healthy"; exit 1; }
 
 echo "== 3/3 predict held-out digits (never seen in training) =="
-python "$here/predict_folder.py" "$here/heldout" --url "$url"
+python "$here/predict_folder.py" "$here/heldout" --url "$url" --wait 120 \
+    || { echo "--- serve.log"; tail -30 "$logs/serve.log"; exit 1; }

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -26,12 +28,31 @@ def predict(url: str, data: bytes) -> list[float]:
         return json.loads(response.read())
 
 
+def wait_until_healthy(url: str, seconds: float) -> None:
+    """Poll GET /ping until it answers 200 (the model is loaded and warmed up)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/ping", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{url}/ping did not answer 200 within {seconds:.0f} s")
+        time.sleep(0.5)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--url", default="http://127.0.0.1:8080")
     parser.add_argument("--show", type=int, default=5, help="print this many predictions")
+    parser.add_argument("--wait", type=float, default=0,
+                        help="first wait up to this many seconds for /ping to answer 200")
     args = parser.parse_args()
+    if args.wait:
+        wait_until_healthy(args.url, args.wait)
 
     images = sorted(p for p in args.folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not images:
