@@ -11,7 +11,23 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help setup demo test lint format local-train local-serve predict clean
+# Images: <IMAGE_PREFIX>-train and <IMAGE_PREFIX>-serve, tagged with the git revision and latest.
+IMAGE_PREFIX ?= sm-vision
+GIT_REV := $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
+TRAIN_IMAGE := $(IMAGE_PREFIX)-train
+SERVE_IMAGE := $(IMAGE_PREFIX)-serve
+# Build-time options: BASE_IMAGE (default: NVIDIA's CUDA image), BAKE_WEIGHTS="resnet50 vgg16",
+# PIP_FIND_LINKS (a local wheel folder/URL), DOCKER_BUILD_FLAGS (e.g. --network host).
+BUILD_ARGS := $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) \
+              $(if $(BAKE_WEIGHTS),--build-arg BAKE_WEIGHTS="$(BAKE_WEIGHTS)") \
+              $(if $(PIP_FIND_LINKS),--build-arg PIP_FIND_LINKS=$(PIP_FIND_LINKS))
+DOCKER_BUILD_FLAGS ?=
+# Push target: ECR in REGION (or AWS_REGION) unless REGISTRY=host[:port] names another.
+REGISTRY ?=
+REGION ?=
+
+.PHONY: help setup demo test test-container lint format build push lock local-train \
+        local-serve predict clean docker-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -22,7 +38,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[serve,demo,dev]'
+	$(BIN)/pip install --quiet -e '.[serve,launch,demo,dev]'
 	touch $@
 
 demo: setup ## train on the digits sample, serve it and predict held-out images (no AWS, no Docker)
@@ -31,9 +47,30 @@ demo: setup ## train on the digits sample, serve it and predict held-out images 
 test: setup ## run the test suite
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-lint: setup ## ruff
+test-container: setup build ## build the images and run the container test tier
+	$(BIN)/pytest -m container $(PYTEST_ARGS)
+
+lint: setup ## ruff, hadolint, compose file
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/hadolint containers/Dockerfile
+	@if command -v docker-compose >/dev/null; then docker-compose config -q; \
+	 elif docker compose version >/dev/null 2>&1; then docker compose config -q; \
+	 else echo "skipping compose validation: neither docker compose nor docker-compose found"; fi
+
+docker-check:
+	@command -v docker >/dev/null || { echo "error: docker not found; install Docker (or use the process-mode targets)"; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "error: cannot reach a Docker engine (is dockerd running? DOCKER_HOST=$${DOCKER_HOST:-unset})"; exit 1; }
+
+build: docker-check ## build the train and serve images (tags: git revision and latest)
+	@for target in train serve; do \
+	  echo "== building $(IMAGE_PREFIX)-$$target:$(GIT_REV)"; \
+	  docker build -f containers/Dockerfile --target $$target $(BUILD_ARGS) $(DOCKER_BUILD_FLAGS) \
+	    -t $(IMAGE_PREFIX)-$$target:$(GIT_REV) -t $(IMAGE_PREFIX)-$$target:latest . ; \
+	done
+
+push: setup docker-check ## push both images (ECR; or REGISTRY=host:port)
+	$(BIN)/python containers/push.py --images $(TRAIN_IMAGE) $(SERVE_IMAGE) --tags $(GIT_REV) latest \
+	  $(if $(REGISTRY),--registry $(REGISTRY)) $(if $(REGION),--region $(REGION))
 
 format: setup ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -47,6 +84,9 @@ local-serve: setup ## serve local_test/test_dir/model on :8080 as a local proces
 
 predict: ## post FILE to the local server: make predict FILE=img.png
 	local_test/predict.sh $(FILE)
+
+lock: setup ## regenerate requirements/*.txt (the images' exact pins) from pyproject.toml
+	$(BIN)/python containers/lock.py
 
 clean: ## remove generated data, models and caches (keeps .venv)
 	rm -rf local_test/test_dir/input/data/* local_test/test_dir/model/* \

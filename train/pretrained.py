@@ -25,7 +25,7 @@ WEIGHTS_CHANNEL = "weights"
 WEIGHT_SUFFIXES = (".pth", ".pt", ".safetensors")
 
 
-def _weights_enum(architecture: str, num_layers: int | None) -> Any:
+def weights_enum(architecture: str, num_layers: int | None) -> Any:
     from torchvision import models
 
     name = "VGG16_Weights" if architecture == "vgg16" else f"ResNet{num_layers}_Weights"
@@ -34,7 +34,7 @@ def _weights_enum(architecture: str, num_layers: int | None) -> Any:
 
 def known_filenames(architecture: str, num_layers: int | None) -> list[str]:
     """torchvision's file names for this network, the default weights first."""
-    enum = _weights_enum(architecture, num_layers)
+    enum = weights_enum(architecture, num_layers)
     ordered = [enum.DEFAULT, *[w for w in enum if w is not enum.DEFAULT]]
     return [w.url.rsplit("/", 1)[-1] for w in ordered if w.name.startswith("IMAGENET1K_V")]
 
@@ -88,7 +88,7 @@ def load_imagenet_weights(
     names = known_filenames(architecture, num_layers)
     if allow_download:
         log.info("downloading ImageNet weights %s into %s", names[0], hub_checkpoint_dir())
-        return _weights_enum(architecture, num_layers).DEFAULT.get_state_dict(progress=False)
+        return weights_enum(architecture, num_layers).DEFAULT.get_state_dict(progress=False)
     raise UserError(
         f"use_pretrained_model=1 but no ImageNet weights for {architecture}"
         f"{num_layers if architecture == 'resnet' else ''} were found. Looked for "

@@ -1,0 +1,50 @@
+"""The container tier: runs the built images. Needs a reachable Docker engine and `make build`.
+
+Skipped, with a one-line reason, when no engine is reachable or the images are not built.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+
+import pytest
+
+TRAIN_IMAGE = os.environ.get("SM_VISION_TRAIN_IMAGE", "sm-vision-train:latest")
+SERVE_IMAGE = os.environ.get("SM_VISION_SERVE_IMAGE", "sm-vision-serve:latest")
+
+
+def docker(*args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _skip(reason: str) -> None:
+    # CI sets this: there, a skipped container tier is a failure.
+    if os.environ.get("SM_VISION_REQUIRE_CONTAINER_TESTS") == "1":
+        pytest.fail(f"container tier required but {reason}")
+    pytest.skip(f"container tier: {reason}")
+
+
+@pytest.fixture(scope="session")
+def images() -> tuple[str, str]:
+    if shutil.which("docker") is None:
+        _skip("the docker CLI is not installed")
+    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        _skip("no Docker engine reachable (start one and set DOCKER_HOST, or run "
+              "`make test-container`)")
+    for image in (TRAIN_IMAGE, SERVE_IMAGE):
+        if subprocess.run(["docker", "image", "inspect", image], capture_output=True
+                          ).returncode != 0:
+            _skip(f"image {image} is not built (run `make build`)")
+    return TRAIN_IMAGE, SERVE_IMAGE
