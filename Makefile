@@ -27,7 +27,7 @@ REGISTRY ?=
 REGION ?=
 
 .PHONY: help setup demo test test-container lint format build push lock local-train \
-        local-serve predict clean docker-check
+        local-serve tune-local predict clean docker-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -81,6 +81,9 @@ local-train: setup ## train against local_test/test_dir as a local process
 
 local-serve: setup ## serve local_test/test_dir/model on :8080 as a local process
 	local_test/serve_local.sh
+
+tune-local: setup ## tune lr and batch size on the digits data with local train processes
+	local_test/tune_local.sh
 
 predict: ## post FILE to the local server: make predict FILE=img.png
 	local_test/predict.sh $(FILE)

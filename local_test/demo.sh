@@ -13,7 +13,7 @@ mkdir -p "$logs"
 
 echo "== 1/3 train (local process against local_test/test_dir) =="
 "$here/train_local.sh" --fresh --process | tee "$logs/train.log" \
-    | grep -E "Validation-accuracy|Test set|model saved|Reporting|failed" || true
+    | grep --line-buffered -E "Validation-accuracy|Test set|model saved|Reporting|failed" || true
 if [[ ! -f "$here/test_dir/output/success" ]]; then
     echo "training failed:"; cat "$here/test_dir/output/failure"; exit 1
 fi

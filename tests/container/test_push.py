@@ -61,6 +61,7 @@ def registry(tmp_path):
         yield f"127.0.0.1:{port}"
     finally:
         _stop(proc)
+        shutil.rmtree(tmp_path / "storage", ignore_errors=True)  # gigabytes of layers
 
 
 @pytest.fixture

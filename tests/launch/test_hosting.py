@@ -1,0 +1,159 @@
+"""``launch.deploy``, ``launch.invoke`` and ``launch.transform`` against the emulated API.
+
+moto keeps models, endpoint configs, endpoints and transform jobs as sent, and answers
+InvokeEndpoint with results queued through ``/moto-api/static/sagemaker/endpoint-results``; it
+runs no container, so the answers here are the serve command's documented formats.
+moto's limits: endpoint configs accept only older instance types (no ml.g5), and
+InvokeEndpoint decodes the body as UTF-8, so the "images" sent here are ASCII stand-ins.
+"""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+
+from launch import deploy, invoke, transform
+from tests.launch.conftest import BUCKET, IMAGE, REGION, ROLE, SESSION_ARGS
+
+SERVE_IMAGE = IMAGE.replace("sm-vision-train", "sm-vision-serve")
+
+
+def _trained_job() -> str:
+    """A finished training job (moto completes jobs at once) with the training image."""
+    boto3.client("sagemaker", region_name=REGION).create_training_job(
+        TrainingJobName="digits", RoleArn=ROLE,
+        AlgorithmSpecification={"TrainingImage": IMAGE, "TrainingInputMode": "File"},
+        OutputDataConfig={"S3OutputPath": f"s3://{BUCKET}/"},
+        ResourceConfig={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1,
+                        "VolumeSizeInGB": 30},
+        StoppingCondition={"MaxRuntimeInSeconds": 3600})
+    return "digits"
+
+
+def test_deploy_a_training_job_on_its_own_image_with_server_settings(aws, capsys):
+    job = _trained_job()
+    assert deploy.main([
+        *SESSION_ARGS, "--role", ROLE, "--training-job", job, "--endpoint-name", "digits",
+        "--instance-type", "ml.g4dn.2xlarge", "--instance-count", "2", "--workers", "2",
+        "--timeout", "90", "--max-payload-mb", "12", "--env", "EXTRA=1",
+        "--no-wait",  # the SDK sleeps 30 s before its first look at the endpoint
+    ]) == 0
+    model = aws.call("CreateModel")
+    assert model["PrimaryContainer"]["Image"] == IMAGE
+    assert model["PrimaryContainer"]["ModelDataUrl"] == (
+        f"s3://{BUCKET}/digits/output/model.tar.gz")
+    assert model["PrimaryContainer"]["Environment"] == {
+        "SAGEMAKER_MODEL_SERVER_WORKERS": "2", "SAGEMAKER_MODEL_SERVER_TIMEOUT": "90",
+        "SAGEMAKER_MAX_PAYLOAD_IN_MB": "12", "EXTRA": "1"}
+    assert model["ExecutionRoleArn"] == ROLE
+    variant = aws.call("CreateEndpointConfig")["ProductionVariants"][0]
+    assert (variant["InstanceType"], variant["InitialInstanceCount"]) == ("ml.g4dn.2xlarge", 2)
+    assert variant["ModelName"] == model["ModelName"]
+    assert aws.call("CreateEndpoint")["EndpointName"] == "digits"
+    status = boto3.client("sagemaker", region_name=REGION).describe_endpoint(
+        EndpointName="digits")["EndpointStatus"]
+    assert status == "InService"
+    assert "endpoint: digits" in capsys.readouterr().out
+
+
+def test_deploy_a_model_tar_gz_on_the_serving_image(aws):
+    assert deploy.main([
+        *SESSION_ARGS, "--role", ROLE, "--model-data", "s3://models/digits/model.tar.gz",
+        "--image-uri", SERVE_IMAGE, "--endpoint-name", "digits-serve", "--no-wait",
+        "--instance-type", "ml.g4dn.xlarge",
+    ]) == 0
+    container = aws.call("CreateModel")["PrimaryContainer"]
+    assert (container["Image"], container["ModelDataUrl"]) == (
+        SERVE_IMAGE, "s3://models/digits/model.tar.gz")
+    assert "Environment" not in container or container["Environment"] == {}
+
+
+def test_deploy_needs_an_image_for_a_bare_model_tar_gz(aws, capsys):
+    assert deploy.main([*SESSION_ARGS, "--role", ROLE, "--model-data", "s3://m/model.tar.gz"]
+                       ) == 1
+    assert "--image-uri is required" in capsys.readouterr().err
+
+
+def _verbose(label: str, probability: float) -> str:
+    return json.dumps({
+        "prediction": [probability, 1 - probability], "labels": [label, "other"],
+        "predicted_label": label,
+        "top_k": [{"label": label, "probability": probability},
+                  {"label": "other", "probability": 1 - probability}],
+    })
+
+
+def test_invoke_sends_each_image_and_prints_the_top_k_labels(aws, tmp_path, capsys):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(b"PNG first")
+    (folder / "b.jpg").write_bytes(b"JPEG second")
+    (folder / "notes.txt").write_text("not an image")
+    aws.post("/moto-api/static/sagemaker/endpoint-results", {"results": [
+        {"Body": _verbose("7", 0.97), "ContentType": "application/json"},
+        {"Body": _verbose("1", 0.61), "ContentType": "application/json"},
+    ]})
+    assert invoke.main([*SESSION_ARGS, "--endpoint-name", "digits", str(folder),
+                        "--top-k", "2"]) == 0
+    sent = [r for r in aws.requests() if r["url"].endswith("/endpoints/digits/invocations")]
+    assert [r["body"] for r in sent] == [b"PNG first", b"JPEG second"]
+    for request in sent:
+        assert request["headers"]["Content-Type"] == "application/x-image"
+        assert request["headers"]["Accept"] == "application/json; verbose=true"
+        assert request["headers"]["X-Amzn-Sagemaker-Custom-Attributes"] == "top_k=2"
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2] == f"{folder / 'a.png'}: 7 (0.970)  other (0.030)"
+    assert out[-1] == f"{folder / 'b.jpg'}: 1 (0.610)  other (0.390)"
+
+
+def test_invoke_saves_segmentation_masks(aws, tmp_path):
+    image = tmp_path / "street.jpg"
+    image.write_bytes(b"JPEG street")
+    aws.post("/moto-api/static/sagemaker/endpoint-results", {"results": [
+        {"Body": "PNG-MASK", "ContentType": "image/png"}]})
+    assert invoke.main([*SESSION_ARGS, "--endpoint-name", "roads", str(image),
+                        "--accept", "image/png", "--out-dir", str(tmp_path / "masks")]) == 0
+    assert (tmp_path / "masks" / "street.png").read_bytes() == b"PNG-MASK"
+    sent = [r for r in aws.requests() if r["url"].endswith("/endpoints/roads/invocations")]
+    assert sent[0]["headers"]["Accept"] == "image/png"
+
+
+def test_transform_jsonlines_batches_with_a_new_model(aws, capsys):
+    job = _trained_job()
+    assert transform.main([
+        *SESSION_ARGS, "--role", ROLE, "--training-job", job,
+        "--input", "s3://data/batch/jsonl/", "--input-format", "jsonlines",
+        "--output", "s3://data/batch/out/", "--max-payload", "6",
+        "--max-concurrent-transforms", "4", "--verbose", "--job-name", "digits-batch",
+    ]) == 0
+    request = aws.call("CreateTransformJob")
+    assert request["TransformJobName"] == "digits-batch"
+    assert request["ModelName"] == aws.call("CreateModel")["ModelName"]
+    assert request["BatchStrategy"] == "MultiRecord"
+    assert request["MaxPayloadInMB"] == 6
+    assert request["MaxConcurrentTransforms"] == 4
+    source = request["TransformInput"]
+    assert source["DataSource"]["S3DataSource"] == {"S3DataType": "S3Prefix",
+                                                    "S3Uri": "s3://data/batch/jsonl/"}
+    assert (source["ContentType"], source["SplitType"]) == ("application/jsonlines", "Line")
+    assert request["TransformOutput"] == {
+        "S3OutputPath": "s3://data/batch/out/", "Accept": "application/jsonlines; verbose=true",
+        "AssembleWith": "Line"}
+    assert "transform job: digits-batch" in capsys.readouterr().out
+
+
+def test_transform_image_files_with_an_existing_model(aws):
+    boto3.client("sagemaker", region_name=REGION).create_model(
+        ModelName="digits-model", ExecutionRoleArn=ROLE,
+        PrimaryContainer={"Image": SERVE_IMAGE, "ModelDataUrl": "s3://m/model.tar.gz"})
+    assert transform.main([
+        *SESSION_ARGS, "--model", "digits-model", "--input", "s3://data/batch/images/",
+    ]) == 0
+    assert len(aws.calls("CreateModel")) == 1  # the test's own
+    request = aws.call("CreateTransformJob")
+    assert request["ModelName"] == "digits-model"
+    assert request["BatchStrategy"] == "SingleRecord"
+    assert request["TransformInput"]["ContentType"] == "application/x-image"
+    assert request["TransformInput"].get("SplitType", "None") == "None"
+    assert request["TransformOutput"]["Accept"] == "application/jsonlines"
