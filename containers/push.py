@@ -47,7 +47,7 @@ def ecr_client(region: str | None) -> tuple:  # (boto3 session, ECR client)
         raise PushError(str(exc)) from exc
 
 
-def account_id(session) -> str:  # noqa: ANN001 - boto3 session
+def account_id(session) -> str:  # session: boto3.session.Session
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
@@ -59,7 +59,7 @@ def account_id(session) -> str:  # noqa: ANN001 - boto3 session
         ) from exc
 
 
-def ensure_repository(ecr, name: str) -> str:  # noqa: ANN001 - botocore client
+def ensure_repository(ecr, name: str) -> str:  # ecr: a botocore ECR client
     """Return the repository URI, creating the repository (scan on push) if it is missing."""
     try:
         repo = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
@@ -71,7 +71,7 @@ def ensure_repository(ecr, name: str) -> str:  # noqa: ANN001 - botocore client
     return repo["repositoryUri"]
 
 
-def ecr_login(ecr) -> EcrLogin:  # noqa: ANN001 - botocore client
+def ecr_login(ecr) -> EcrLogin:  # ecr: a botocore ECR client
     data = ecr.get_authorization_token()["authorizationData"][0]
     username, password = base64.b64decode(data["authorizationToken"]).decode().split(":", 1)
     registry = re.sub(r"^https?://", "", data["proxyEndpoint"]).rstrip("/")
