@@ -58,6 +58,8 @@ class Metadata:
     metrics: dict[str, float] = field(default_factory=dict)
     framework: dict[str, str] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    # Segmentation only: "resnet-50" etc. (``architecture`` is then fcn | psp | deeplab).
+    backbone: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -93,6 +95,7 @@ class Metadata:
                 metrics={k: float(v) for k, v in raw.get("metrics", {}).items()},
                 framework=dict(raw.get("framework", {})),
                 format_version=int(version),
+                backbone=None if raw.get("backbone") is None else str(raw["backbone"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ArtifactError(f"{METADATA_FILE} is malformed: {exc!r}") from exc

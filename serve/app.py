@@ -1,7 +1,8 @@
 """The Flask app: SageMaker's three routes, each a few lines over the named steps.
 
 load (``serve.loader``, once per worker) -> decode (``serve.decoders``) -> predict
-(``serve.model``) -> encode (``serve.encoders``). Errors that carry a status become JSON bodies;
+(``serve.model``) -> encode (``serve.encoders``). Segmentation artifacts take the same steps
+with ``serve.segmentation``'s tables. Errors that carry a status become JSON bodies;
 anything else is a bug, logged with its traceback and answered with a generic 500.
 """
 
@@ -15,6 +16,7 @@ from typing import IO
 from flask import Flask, Request, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from common.artifact import TASK_SEGMENTATION
 from serve import contract
 from serve.admission import Admission
 from serve.decoders import DECODERS
@@ -22,8 +24,10 @@ from serve.encoders import ENCODERS
 from serve.environment import ServingEnv
 from serve.errors import PayloadTooLarge, ServingError
 from serve.loader import ModelSlot
-from serve.model import predict
+from serve.model import Classifier, predict, predict_segmentation
 from serve.negotiation import negotiate
+from serve.segmentation import DEFAULT_ACCEPT as SEGMENTATION_DEFAULT_ACCEPT
+from serve.segmentation import SEGMENTATION_DECODERS, SEGMENTATION_ENCODERS
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +54,26 @@ def create_app(env: ServingEnv, slot: ModelSlot) -> Flask:
     @app.post(contract.ROUTE_INVOCATIONS)
     def invocations() -> Response:
         with admission:
-            wanted = negotiate(request.headers, DECODERS, ENCODERS)
             classifier = slot.get(wait_s=env.timeout_s)
+            if getattr(classifier.meta, "task", None) == TASK_SEGMENTATION:
+                return segment(classifier)
+            wanted = negotiate(request.headers, DECODERS, ENCODERS)
             decoded = DECODERS[wanted.request_type](read_body(request, env.max_payload_bytes))
             probabilities = predict(classifier, decoded.images, timeout_s=env.timeout_s)
             body = ENCODERS[wanted.response_type](
                 probabilities, decoded.batch, classifier.meta.class_names, wanted.options
             )
             return Response(body, status=HTTPStatus.OK, content_type=wanted.response_type)
+
+    def segment(segmenter: Classifier) -> Response:
+        """One image in; a PNG mask or per-pixel probabilities out (``serve.segmentation``)."""
+        wanted = negotiate(request.headers, SEGMENTATION_DECODERS, SEGMENTATION_ENCODERS,
+                           default_accept=SEGMENTATION_DEFAULT_ACCEPT)
+        decoded = SEGMENTATION_DECODERS[wanted.request_type](
+            read_body(request, env.max_payload_bytes))
+        probabilities = predict_segmentation(segmenter, decoded.images[0], env.timeout_s)
+        body = SEGMENTATION_ENCODERS[wanted.response_type](probabilities)
+        return Response(body, status=HTTPStatus.OK, content_type=wanted.response_type)
 
     @app.errorhandler(ServingError)
     def serving_error(exc: ServingError) -> Response:

@@ -20,6 +20,7 @@ from torch import nn
 
 from common.artifact import (
     TASK_CLASSIFICATION,
+    TASK_SEGMENTATION,
     ArtifactError,
     Metadata,
     load_metadata,
@@ -27,6 +28,7 @@ from common.artifact import (
 )
 from common.models import build_classifier
 from common.preprocessing import ImageDecodeError, decode_image, eval_transform
+from common.segmentation import build_segmenter
 from serve import contract
 from serve.decoders import ImageInput
 from serve.errors import BadInput, Unavailable
@@ -53,15 +55,13 @@ def pick_device(worker_ordinal: int) -> torch.device:
 
 def load(model_dir: Path, device: torch.device) -> Classifier:
     meta = load_metadata(model_dir)
-    if meta.task != TASK_CLASSIFICATION:
-        raise ArtifactError(
-            f"the model in {model_dir} is a {meta.task} model; this server answers "
-            f"{TASK_CLASSIFICATION} models only"
-        )
-    network = build_classifier(meta.architecture, meta.num_layers, meta.num_classes)
+    if meta.task not in (TASK_CLASSIFICATION, TASK_SEGMENTATION):
+        raise ArtifactError(f"the model in {model_dir} is a {meta.task} model, which this "
+                            "server does not answer")
     try:
+        network = _build(meta)
         network.load_state_dict(load_state_dict(model_dir))
-    except RuntimeError as exc:  # missing or mis-shaped tensors
+    except (RuntimeError, ValueError) as exc:  # unknown network, missing or mis-shaped tensors
         raise ArtifactError(
             f"weights in {model_dir} do not fit {meta.architecture}: {exc}"
         ) from exc
@@ -71,11 +71,21 @@ def load(model_dir: Path, device: torch.device) -> Classifier:
     )
 
 
+def _build(meta: Metadata) -> nn.Module:
+    if meta.task == TASK_SEGMENTATION:
+        backbone = meta.backbone or f"resnet-{meta.num_layers}"
+        return build_segmenter(meta.architecture, backbone, meta.num_classes)
+    return build_classifier(meta.architecture, meta.num_layers, meta.num_classes)
+
+
 def warm_up(classifier: Classifier) -> None:
     """Full passes on blank images, one alone and one full micro-batch, so that neither the
     first single-image request nor the first batch pays the kernels' and allocator's set-up."""
     spec = classifier.meta.input
     blank = np.zeros((spec.height, spec.width, 3), dtype=np.uint8)
+    if classifier.meta.task == TASK_SEGMENTATION:
+        predict_segmentation(classifier, blank, timeout_s=None)
+        return
     for size in (1, MICRO_BATCH):
         predict(classifier, [blank] * size, timeout_s=None)
 
@@ -109,6 +119,23 @@ def predict(
         finally:
             classifier.lock.release()
     return np.concatenate(outputs)
+
+
+def predict_segmentation(
+    classifier: Classifier, image: ImageInput, timeout_s: float | None
+) -> np.ndarray:
+    """Per-pixel class probabilities, float32 [1, num_classes, height, width]."""
+    from serve import segmentation
+
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    picture = segmentation.to_image(image)
+    spec = classifier.meta.input
+    _acquire(classifier.lock, deadline, timeout_s)
+    try:
+        return segmentation.probabilities(classifier.network, picture, spec.resize, spec.mean,
+                                          spec.std, classifier.device)
+    finally:
+        classifier.lock.release()
 
 
 def _softmax(logits: torch.Tensor) -> torch.Tensor:

@@ -30,11 +30,16 @@ class Negotiated:
 
 
 def negotiate(
-    headers: Mapping[str, str], decodable: Collection[str], encodable: Collection[str]
+    headers: Mapping[str, str],
+    decodable: Collection[str],
+    encodable: Collection[str],
+    default_accept: str = contract.DEFAULT_ACCEPT,
 ) -> Negotiated:
     """415 for a body we cannot read, 406 for an answer we cannot write, 400 for a bad top_k."""
     request_type = request_content_type(headers.get("Content-Type"), decodable)
-    response_type, accept_params = response_content_type(headers.get("Accept"), encodable)
+    response_type, accept_params = response_content_type(
+        headers.get("Accept"), encodable, default_accept
+    )
     attributes = custom_attributes(headers.get(contract.HEADER_CUSTOM_ATTRIBUTES))
     return Negotiated(request_type, response_type, response_options(accept_params, attributes))
 
@@ -61,11 +66,12 @@ def request_content_type(header: str | None, supported: Collection[str]) -> str:
 
 
 def response_content_type(
-    header: str | None, supported: Collection[str]
+    header: str | None, supported: Collection[str], default: str = contract.DEFAULT_ACCEPT
 ) -> tuple[str, dict[str, str]]:
-    """Pick the most preferred Accept entry we can produce; no Accept means JSON."""
+    """Pick the most preferred Accept entry we can produce; no Accept (or a wildcard) means
+    ``default``: JSON for classification, image/png for segmentation."""
     if not header or not header.strip():
-        return contract.DEFAULT_ACCEPT, {}
+        return default, {}
     ranges = []
     for position, item in enumerate(header.split(",")):
         kind, params = parse_media_type(item)
@@ -79,7 +85,7 @@ def response_content_type(
         if kind in supported:
             return kind, params
         if kind in contract.ACCEPT_WILDCARDS:
-            return contract.DEFAULT_ACCEPT, params
+            return default, params
     raise NotAcceptable(
         f"Accept {header.strip()} cannot be produced; accept one of {', '.join(supported)}"
     )

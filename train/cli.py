@@ -76,9 +76,12 @@ def run_job() -> int:
     env = TrainingEnv(base_dir=base_dir_from_environ())
     try:
         env = TrainingEnv.from_base_dir(env.base_dir)
-        from train import job
+        from train import job, segmentation
 
-        job.run(env, stop)
+        # The built-in segmentation algorithm's notebooks pass `algorithm`/`backbone` or a
+        # `train_annotation` channel: the same image answers both.
+        run = segmentation.run if segmentation.is_segmentation_job(env) else job.run
+        run(env, stop)
     except UserError as exc:
         return _fail(env, f"ClientError: {exc}", EXIT_USER_ERROR)
     except TrainingInterrupted as exc:

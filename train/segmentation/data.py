@@ -1,0 +1,173 @@
+"""Image/annotation pairs from the built-in algorithm's four channels, checked before training.
+
+``train`` + ``train_annotation`` and ``validation`` + ``validation_annotation``: JPEG (or PNG)
+images and PNG masks with the same relative name (``a/2007_000032.jpg`` ->
+``a/2007_000032.png``). Masks are 8-bit palette (``P``) or grayscale (``L``) PNGs read as class
+indices, never palette-converted; 255 marks pixels the loss and metrics ignore.
+
+The optional ``label_map`` channel holds ``train_label_map.json`` and
+``validation_label_map.json`` (validation falls back to the train map): ``{"scale": k}`` floor-
+divides every value by k, then ``{"map": {"old": new}}`` renames values; 255 is never changed and
+unlisted values keep their value. Every mask is read once up front so that a bad file fails the
+job with its name before any training happens.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from train.contract import TrainingEnv
+from train.errors import UserError
+
+IGNORE_INDEX = 255
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+LABEL_MAP_CHANNEL = "label_map"
+MASK_MODES = ("P", "L")
+
+
+@dataclass(frozen=True)
+class LabelMap:
+    scale: int = 1
+    mapping: tuple[tuple[int, int], ...] = ()
+
+    def lookup_table(self) -> np.ndarray:
+        """A 256-entry table: mask value -> class index (255 stays 255)."""
+        table = np.arange(256, dtype=np.int64) // self.scale
+        table[IGNORE_INDEX] = IGNORE_INDEX
+        remapped = table.copy()
+        for old, new in self.mapping:
+            remapped[table == old] = new
+        remapped[IGNORE_INDEX] = IGNORE_INDEX
+        return remapped
+
+
+@dataclass(frozen=True)
+class Pair:
+    image: Path
+    mask: Path
+
+
+@dataclass(frozen=True)
+class Split:
+    name: str
+    pairs: list[Pair]
+    table: np.ndarray
+
+
+def read_label_map(path: Path) -> LabelMap:
+    fix = ('write {"scale": 3} and/or {"map": {"0": 0, "38": 1, "75": 2}} '
+           "(integers 0-255; values of 255 are ignored pixels)")
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"label map {path} is not valid JSON ({exc}); {fix}") from exc
+    if not isinstance(doc, dict) or not doc or set(doc) - {"scale", "map"}:
+        raise UserError(f"label map {path} must be an object with 'scale' and/or 'map'; {fix}")
+    scale = doc.get("scale", 1)
+    if not isinstance(scale, int) or isinstance(scale, bool) or not 1 <= scale <= 255:
+        raise UserError(f"label map {path}: scale={scale!r} must be an integer 1-255; {fix}")
+    raw = doc.get("map", {})
+    if not isinstance(raw, dict):
+        raise UserError(f"label map {path}: 'map' must be an object of old: new; {fix}")
+    mapping = []
+    for old, new in raw.items():
+        try:
+            pair = (int(old), int(new))
+        except (TypeError, ValueError):
+            pair = (-1, -1)
+        if isinstance(new, bool) or not all(0 <= v <= 255 for v in pair):
+            raise UserError(f"label map {path}: entry {old!r}: {new!r} must map an integer "
+                            f"0-255 to an integer 0-255; {fix}")
+        mapping.append(pair)
+    return LabelMap(scale=scale, mapping=tuple(mapping))
+
+
+def _label_map(env: TrainingEnv, split: str) -> LabelMap:
+    folder = env.channel_dir(LABEL_MAP_CHANNEL)
+    for name in (f"{split}_label_map.json", "train_label_map.json"):
+        if (folder / name).is_file():
+            return read_label_map(folder / name)
+    return LabelMap()
+
+
+def _files(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
+    return {
+        str(p.relative_to(folder).with_suffix("")): p
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith(".")
+    }
+
+
+def find_pairs(images_dir: Path, masks_dir: Path, split: str) -> list[Pair]:
+    if not images_dir.is_dir():
+        raise UserError(f"channel {split!r} is missing ({images_dir}); semantic segmentation "
+                        f"needs {split} and {split}_annotation channels")
+    if not masks_dir.is_dir():
+        raise UserError(f"channel '{split}_annotation' is missing ({masks_dir}); give each "
+                        f"image in {split!r} a same-named PNG mask in '{split}_annotation'")
+    images, masks = _files(images_dir, IMAGE_SUFFIXES), _files(masks_dir, (".png",))
+    if not images:
+        raise UserError(f"channel {split!r} ({images_dir}) holds no .jpg/.jpeg/.png images")
+    missing = sorted(set(images) - set(masks))
+    if missing:
+        raise UserError(
+            f"{len(missing)} image(s) in channel {split!r} have no annotation, e.g. "
+            f"{images[missing[0]].name}: expected {missing[0]}.png in channel "
+            f"'{split}_annotation'. Add the masks or remove those images"
+        )
+    return [Pair(images[key], masks[key]) for key in images]
+
+
+def read_mask(path: Path) -> np.ndarray:
+    """The mask's raw 8-bit values (palette indices or gray levels), shape (H, W)."""
+    try:
+        with Image.open(path) as img:
+            if img.mode not in MASK_MODES:
+                raise UserError(
+                    f"annotation {path} has mode {img.mode}; save masks as 8-bit palette (P) or "
+                    "grayscale (L) PNGs whose pixel values are class indices (255 = ignore)"
+                )
+            return np.array(img, dtype=np.uint8)
+    except UserError:
+        raise
+    except Exception as exc:
+        raise UserError(f"annotation {path} cannot be read as a PNG ({exc}); replace it") from exc
+
+
+def check_pair(pair: Pair, table: np.ndarray, num_classes: int) -> None:
+    try:
+        with Image.open(pair.image) as img:
+            size = img.size
+    except Exception as exc:
+        raise UserError(f"image {pair.image} cannot be read ({exc}); replace or remove it"
+                        ) from exc
+    mask = read_mask(pair.mask)
+    if (mask.shape[1], mask.shape[0]) != size:
+        raise UserError(
+            f"annotation {pair.mask} is {mask.shape[1]}x{mask.shape[0]} but its image "
+            f"{pair.image} is {size[0]}x{size[1]}; a mask must have its image's exact size"
+        )
+    labels = np.unique(table[mask])
+    bad = labels[(labels >= num_classes) & (labels != IGNORE_INDEX)]
+    if bad.size:
+        raise UserError(
+            f"annotation {pair.mask} has class value(s) {bad.tolist()} (after the label map) "
+            f">= num_classes={num_classes}; use values 0-{num_classes - 1} and 255 for ignored "
+            "pixels, raise num_classes, or add a label_map channel"
+        )
+
+
+def load_split(env: TrainingEnv, split: str, num_classes: int, required: bool) -> Split | None:
+    images_dir = env.channel_dir(split)
+    if not required and not images_dir.is_dir():
+        return None
+    pairs = find_pairs(images_dir, env.channel_dir(f"{split}_annotation"), split)
+    table = _label_map(env, split).lookup_table()
+    for pair in pairs:
+        check_pair(pair, table, num_classes)
+    return Split(split, pairs, table)
