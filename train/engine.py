@@ -20,25 +20,48 @@ LOG_EVERY_BATCHES = 20
 
 @dataclass
 class RunningStats:
-    """Sums over the samples seen so far in an epoch (saved in mid-epoch checkpoints)."""
+    """Sums over the samples seen so far in an epoch (saved in mid-epoch checkpoints).
+
+    Single-label: ``accuracy`` is top-1 accuracy. Multi-label (sigmoid outputs thresholded at
+    0.5): ``accuracy`` is the mean over classes of per-class accuracy, as the built-in algorithm
+    logs it; ``exact_match`` (every class right), and micro-averaged ``precision``, ``recall``
+    and ``f1`` over all (sample, class) pairs are logged beside it.
+    """
 
     loss_sum: float = 0.0
     correct: int = 0
     topk_correct: int = 0
     count: int = 0
     batches: int = 0
+    multi_label: bool = False
+    label_correct: int = 0  # multi-label: (sample, class) pairs predicted right
+    label_count: int = 0
+    true_positives: int = 0
+    false_positives: int = 0
+    false_negatives: int = 0
 
     def update(self, loss: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor,
                top_k: int | None) -> None:
         n = targets.shape[0]
         self.loss_sum += float(loss) * n
+        self.count += n
+        self.batches += 1
+        if self.multi_label:
+            predicted = logits > 0  # sigmoid(logit) > 0.5
+            actual = targets > 0.5
+            right = predicted == actual
+            self.correct += int(right.all(dim=1).sum())
+            self.label_correct += int(right.sum())
+            self.label_count += right.numel()
+            self.true_positives += int((predicted & actual).sum())
+            self.false_positives += int((predicted & ~actual).sum())
+            self.false_negatives += int((~predicted & actual).sum())
+            return
         self.correct += int((logits.argmax(dim=1) == targets).sum())
         if top_k:
             k = min(top_k, logits.shape[1])
             topk = logits.topk(k, dim=1).indices
             self.topk_correct += int((topk == targets[:, None]).any(dim=1).sum())
-        self.count += n
-        self.batches += 1
 
     @property
     def loss(self) -> float:
@@ -46,7 +69,26 @@ class RunningStats:
 
     @property
     def accuracy(self) -> float:
+        if self.multi_label:
+            return self.label_correct / max(self.label_count, 1)
         return self.correct / max(self.count, 1)
+
+    @property
+    def exact_match(self) -> float:
+        return self.correct / max(self.count, 1)
+
+    @property
+    def precision(self) -> float:
+        return self.true_positives / max(self.true_positives + self.false_positives, 1)
+
+    @property
+    def recall(self) -> float:
+        return self.true_positives / max(self.true_positives + self.false_negatives, 1)
+
+    @property
+    def f1(self) -> float:
+        denominator = 2 * self.true_positives + self.false_positives + self.false_negatives
+        return 2 * self.true_positives / max(denominator, 1)
 
     @property
     def topk_accuracy(self) -> float:
@@ -139,9 +181,10 @@ def evaluate(
     top_k: int | None,
     channels_last: bool,
     on_bad: Callable[[list[str]], None],
+    multi_label: bool = False,
 ) -> RunningStats:
     model.eval()
-    stats = RunningStats()
+    stats = RunningStats(multi_label=multi_label)
     for batch in batches:
         on_bad(batch.bad_names)
         if not batch.size:

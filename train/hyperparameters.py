@@ -25,6 +25,7 @@ OPTIMIZERS = ("sgd", "adam", "rmsprop", "nag")
 PRECISIONS = ("float32", "float16", "bfloat16")
 AUGMENTATIONS = ("crop", "crop_color", "crop_color_transform")
 FINETUNE_MODES = ("auto", "head", "full")
+DATA_FORMATS = ("auto", "folder", "lst", "recordio", "manifest")
 KV_STORES = ("device", "local", "dist_sync", "dist_async", "dist_device_sync")
 
 
@@ -45,7 +46,7 @@ class Hyperparameters:
     )
     num_layers: int = hp(152, "int", "ResNet depth (built-in default 152).", choices=RESNET_DEPTHS)
     use_pretrained_model: bool = hp(
-        False, "bool", "Start from ImageNet weights (TORCH_HOME cache or `pretrained` channel)."
+        False, "bool", "Start from ImageNet weights (`weights` channel or the TORCH_HOME cache)."
     )
     download_pretrained: bool = hp(
         False, "bool", "Allow downloading ImageNet weights when no local file is found."
@@ -71,6 +72,29 @@ class Hyperparameters:
     )
     augmentation_type: str | None = hp(
         None, "str", "Training augmentation (default none).", choices=AUGMENTATIONS
+    )
+    # --- data formats (see train/data/readers.py) ---
+    data_format: str = hp(
+        "auto", "str",
+        "How to read the image channels: auto (from ContentType, input mode and files), "
+        "folder, lst (images + <channel>_lst), recordio (.rec), manifest (augmented manifest).",
+        choices=DATA_FORMATS,
+    )
+    label_attribute: str | None = hp(
+        None, "str", "Manifest label attribute when AttributeNames is not given (default: the "
+        "one attribute that is neither source-ref nor metadata)."
+    )
+    source_ref_prefix: str | None = hp(
+        None, "str", "File-mode manifests: the S3 prefix the images channel was copied from "
+        "(default: match the longest tail of each source-ref's bucket/key)."
+    )
+    pipe_wait_seconds: float = hp(
+        300.0, "float", "Pipe mode: how long to wait for a channel's next FIFO to appear.",
+        gt=0.0, max=86400.0,
+    )
+    shuffle_buffer_size: int = hp(
+        1024, "int", "Pipe mode: training samples held in the shuffle buffer (0 or 1: stream "
+        "order).", min=0,
     )
     # --- optimisation ---
     epochs: int = hp(30, "int", "Passes over the training data.", min=1)

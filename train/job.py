@@ -80,14 +80,19 @@ def run(env: TrainingEnv, stop: StopRequest) -> dict[str, float]:
                             tolerance=params.early_stopping_tolerance)
     precision = _precision(params, device)
     scaler = torch.amp.GradScaler(device.type) if precision.needs_scaler else None
-    criterion = nn.CrossEntropyLoss()
+    criterion = _criterion(params, data, device)
     fingerprint = {k: getattr(params, k) for k in FINGERPRINT_KEYS} | {"classes": data.class_names}
-    progress = Progress()
+    progress = Progress(stats=RunningStats(multi_label=params.multi_label))
     if resume is not None:
         checkpoint.check_compatible(resume, fingerprint, env.checkpoint_dir)
         _restore(resume, model, optimizer, scheduler, stopper, scaler, progress)
         log.info("resuming from checkpoint %s at epoch %d, sample %d", env.checkpoint_dir,
                  progress.epoch, progress.batch_samples)
+        if data.train.streamed and progress.batch_samples:
+            # A FIFO cannot be rewound or skipped into: the epoch starts over (documented).
+            log.warning("Pipe mode: epoch %d restarts from its first sample", progress.epoch)
+            progress.batch_samples = 0
+            progress.stats = RunningStats(multi_label=params.multi_label)
 
     workers = params.num_workers if params.num_workers is not None else default_num_workers()
     pin = device.type == "cuda"
@@ -126,8 +131,9 @@ def run(env: TrainingEnv, stop: StopRequest) -> dict[str, float]:
         loader = make_loader(data.train, params.mini_batch_size, workers, pin)
 
         def count_samples(stats: RunningStats) -> None:
-            progress.batch_samples = min(progress.batch_samples + params.mini_batch_size,
-                                         len(data.train.dataset))
+            progress.batch_samples += params.mini_batch_size
+            if data.train.size is not None:
+                progress.batch_samples = min(progress.batch_samples, data.train.size)
 
         finished = train_one_epoch(
             model=model, batches=loader, optimizer=optimizer, criterion=criterion,
@@ -144,14 +150,15 @@ def run(env: TrainingEnv, stop: StopRequest) -> dict[str, float]:
             last_val = evaluate(model=model, batches=make_loader(
                 data.validation, params.mini_batch_size, workers, pin), criterion=criterion,
                 precision=precision, top_k=params.top_k, channels_last=channels_last,
-                on_bad=on_bad)
+                on_bad=on_bad, multi_label=params.multi_label)
             metrics.log_epoch(epoch, "Validation", last_val, params.top_k)
             if progress.best_accuracy is None or last_val.accuracy > progress.best_accuracy:
                 progress.best_accuracy, progress.best_epoch = last_val.accuracy, epoch
                 progress.best_state = copy.deepcopy(_unwrap(model).state_dict())
             if params.early_stopping:
                 stop_early = stopper.update(epoch + 1, last_val.accuracy)
-        progress.epoch, progress.batch_samples, progress.stats = epoch + 1, 0, RunningStats()
+        progress.epoch, progress.batch_samples = epoch + 1, 0
+        progress.stats = RunningStats(multi_label=params.multi_label)
         if stop_early:
             log.info("early stopping after epoch %d: validation accuracy has not improved for "
                      "%d epochs (best %.6f)", epoch, stopper.epochs_without_improvement,
@@ -179,11 +186,28 @@ def _check_supported(env: TrainingEnv, params: Hyperparameters) -> None:
             f"{len(env.resources.hosts)} hosts. Use instance_count=1 (several GPUs on one "
             "instance are used automatically)"
         )
-    if params.multi_label:
+
+
+def _criterion(params: Hyperparameters, data: Data, device: torch.device) -> nn.Module:
+    """Softmax cross-entropy; for multi-label data sigmoid + binary cross-entropy, optionally
+    weighted per class by (negatives / positives) of the training labels."""
+    if not params.multi_label:
+        return nn.CrossEntropyLoss()
+    if not params.use_weighted_loss:
+        return nn.BCEWithLogitsLoss()
+    if data.label_counts is None:
         raise UserError(
-            "multi_label=1 needs data with several labels per image (.lst, RecordIO or an "
-            "augmented manifest); image folders carry one label per image"
+            "use_weighted_loss=1 needs the label counts before training starts, which a "
+            "Pipe-mode channel cannot give; use File mode for the train channel or set "
+            "use_weighted_loss=0"
         )
+    positives = torch.tensor(data.label_counts, dtype=torch.float32)
+    total = float(data.train.size or 0)
+    weights = torch.where(positives > 0, (total - positives) / positives.clamp(min=1),
+                          torch.ones_like(positives))
+    log.info("use_weighted_loss: positive-class weights %s",
+             ", ".join(f"{w:.2f}" for w in weights[:10].tolist()))
+    return nn.BCEWithLogitsLoss(pos_weight=weights.to(device))
 
 
 def _select_device() -> torch.device:
@@ -215,11 +239,12 @@ def _check_num_classes(params: Hyperparameters, data: Data) -> int:
             f"{data.train.channel!r} has {found} class folders; set num_classes={found} or fix "
             "the data"
         )
-    if params.num_training_samples is not None and params.num_training_samples != len(
-        data.train.dataset
+    size = data.train.size
+    if params.num_training_samples is not None and size is not None and (
+        params.num_training_samples != size
     ):
         log.warning("num_training_samples=%d but the training channel has %d images",
-                    params.num_training_samples, len(data.train.dataset))
+                    params.num_training_samples, size)
     if found < 2:
         raise UserError(f"the training channel {data.train.channel!r} has {found} class; "
                         "classification needs at least 2")
@@ -310,11 +335,15 @@ def _final_metrics(data: Data, model, params, criterion, precision, channels_las
     stats = evaluate(model=model, batches=make_loader(split, params.mini_batch_size, workers,
                                                       pin),
                      criterion=criterion, precision=precision, top_k=params.top_k,
-                     channels_last=channels_last, on_bad=on_bad)
+                     channels_last=channels_last, on_bad=on_bad,
+                     multi_label=params.multi_label)
     metrics.log_test(stats)
     prefix = "test" if data.test is not None else "validation"
     result = {f"{prefix}:accuracy": stats.accuracy, f"{prefix}:loss": stats.loss}
-    if params.top_k:
+    if params.multi_label:
+        result |= {f"{prefix}:{name}": getattr(stats, name)
+                   for name in metrics.MULTI_LABEL_METRICS}
+    elif params.top_k:
         result[f"{prefix}:top_k_accuracy"] = stats.topk_accuracy
     return result
 

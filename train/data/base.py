@@ -1,21 +1,42 @@
-"""The reader interface every dataset format implements.
+"""The reader interfaces every dataset format implements.
 
 A reader knows how to list a channel's samples and fetch one sample's raw bytes and label;
-decoding and transforms happen once, in ``train.data.dataset``. Readers are pickled into
-DataLoader worker processes, so they hold paths and small indexes, never open files.
+decoding and transforms happen once, in ``train.data.dataset``. Two kinds:
+
+``Reader``
+    Random access (File and FastFile mode): folders, ``.lst`` lists, ``.rec`` files with or
+    without ``.idx``, manifests. Pickled into DataLoader worker processes, so it holds paths
+    and small indexes, never open files.
+``StreamReader``
+    One pass at a time, in order (Pipe mode): each call to ``passes`` reads the channel's next
+    FIFO to its end. It runs in the training process only; the samples it yields travel to the
+    worker processes for decoding (see ``train.data.stream``).
+
+A target is a class index (single-label) or a sorted tuple of class indexes (multi-label).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+Target = int | tuple[int, ...]
 
 
 @dataclass(frozen=True)
 class RawSample:
     name: str  # shown in warnings: a path, record id or manifest line
     data: bytes
-    target: int
+    target: Target
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """A stream's sample at ``position`` in its pass, handed to the dataset as an "index"."""
+
+    position: int
+    sample: RawSample
 
 
 class Reader(ABC):
@@ -32,5 +53,16 @@ class Reader(ABC):
         """Return sample ``index``; raise ``OSError`` if its bytes cannot be read."""
 
     @abstractmethod
-    def targets(self) -> list[int]:
+    def targets(self) -> list[Target]:
         """Every sample's label, without reading image bytes (for counts and checks)."""
+
+
+class StreamReader(ABC):
+    """Samples of one channel that can only be read in order, one pass after another."""
+
+    class_names: list[str] | None = None
+
+    @abstractmethod
+    def read_pass(self, pass_index: int) -> Iterator[RawSample]:
+        """Yield pass ``pass_index`` (0, 1, ... in this process) from its first sample to its
+        last; raise ``UserError`` for data that cannot be parsed."""

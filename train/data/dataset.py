@@ -3,6 +3,10 @@
 Every random choice is a function of (seed, epoch, sample index): the shuffle order comes from
 ``EpochSampler`` and each sample's augmentation from a generator seeded per sample. A job that is
 stopped mid-epoch and resumed therefore sees exactly the batches an uninterrupted job would.
+Streams (Pipe mode) hand over ``Streamed`` samples instead of indexes (``train.data.stream``);
+their augmentation is seeded by the position in the pass.
+
+Targets: a class index, or for multi-label data a multi-hot float vector of ``num_classes``.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from common.preprocessing import ImageDecodeError, decode_image
-from train.data.base import Reader
+from train.data.base import Reader, Streamed, Target
 
 log = logging.getLogger(__name__)
 
@@ -26,24 +30,35 @@ def sample_seed(seed: int, epoch: int, index: int) -> int:
 
 
 class ImageDataset(Dataset):
-    """``reader`` samples decoded to RGB and transformed; unreadable ones become ``None``."""
+    """Samples decoded to RGB and transformed; unreadable ones become ``(None, name)``.
 
-    def __init__(self, reader: Reader, transform: Callable[[Any], torch.Tensor], seed: int):
+    ``reader`` is None for a stream: the sampler then passes ``Streamed`` samples as indexes.
+    ``num_classes`` is set for multi-label data (targets become multi-hot vectors).
+    """
+
+    def __init__(self, reader: Reader | None, transform: Callable[[Any], torch.Tensor],
+                 seed: int, num_classes: int | None = None):
         self.reader = reader
         self.transform = transform
         self.seed = seed
+        self.num_classes = num_classes
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
+        if self.reader is None:
+            raise TypeError("a streamed dataset has no length")
         return len(self.reader)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int] | tuple[None, str]:
-        name = f"sample {index}"
+    def __getitem__(self, index: int | Streamed) -> tuple[torch.Tensor, Any] | tuple[None, str]:
+        if isinstance(index, Streamed):
+            position, name = index.position, index.sample.name
+        else:
+            position, name = index, f"sample {index}"
         try:
-            sample = self.reader.read(index)
+            sample = index.sample if isinstance(index, Streamed) else self.reader.read(index)
             name = sample.name
             image = decode_image(sample.data)
         except (OSError, ImageDecodeError) as exc:
@@ -51,9 +66,16 @@ class ImageDataset(Dataset):
             return None, name
         # Seed the augmentation without disturbing the caller's generator (dropout etc.).
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(sample_seed(self.seed, self.epoch, index))
+            torch.manual_seed(sample_seed(self.seed, self.epoch, position))
             tensor = self.transform(image)
-        return tensor, sample.target
+        return tensor, self._target(sample.target)
+
+    def _target(self, target: Target) -> Any:
+        if self.num_classes is None:
+            return target
+        vector = torch.zeros(self.num_classes)
+        vector[list(target if isinstance(target, tuple) else (target,))] = 1.0
+        return vector
 
 
 class Batch:
@@ -65,7 +87,9 @@ class Batch:
         self.size = len(good)
         if good:
             self.images = torch.stack([x for x, _ in good])
-            self.targets = torch.as_tensor([y for _, y in good])
+            targets = [y for _, y in good]
+            self.targets = (torch.stack(targets) if isinstance(targets[0], torch.Tensor)
+                            else torch.as_tensor(targets))
         else:
             self.images = torch.empty(0)
             self.targets = torch.empty(0, dtype=torch.long)

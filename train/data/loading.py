@@ -14,9 +14,13 @@ from torch.utils.data import DataLoader
 from common.artifact import InputSpec
 from common.preprocessing import eval_transform
 from train.contract import TrainingEnv
+from train.data.base import Reader, StreamReader
 from train.data.channels import TEST_NAMES, TRAIN_NAMES, VALIDATION_NAMES, find_channel
 from train.data.dataset import Batch, EpochSampler, ImageDataset
+from train.data.folder import ImageFolderReader
 from train.data.readers import create_reader
+from train.data.stream import StreamSampler
+from train.errors import UserError
 from train.hyperparameters import Hyperparameters
 from train.transforms import train_transform
 
@@ -27,7 +31,16 @@ log = logging.getLogger(__name__)
 class Split:
     channel: str
     dataset: ImageDataset
-    sampler: EpochSampler
+    sampler: EpochSampler | StreamSampler
+
+    @property
+    def streamed(self) -> bool:
+        return isinstance(self.sampler, StreamSampler)
+
+    @property
+    def size(self) -> int | None:
+        """Samples per epoch, or None for a stream (unknown until it ends)."""
+        return None if self.streamed else len(self.dataset)
 
 
 @dataclass
@@ -36,34 +49,63 @@ class Data:
     train: Split
     validation: Split | None
     test: Split | None
+    multi_label: bool = False
+    label_counts: list[int] | None = None  # training images per class (None for streams)
 
 
 def load_data(env: TrainingEnv, params: Hyperparameters, spec: InputSpec, seed: int) -> Data:
     train_channel = find_channel(env, TRAIN_NAMES, required=True)
     assert train_channel is not None
-    train_reader = create_reader(env, train_channel, None)
+    train_reader = create_reader(env, train_channel, params)
+    if params.multi_label and isinstance(train_reader, ImageFolderReader):
+        raise UserError(
+            "multi_label=1 needs data with several labels per image (.lst, RecordIO or an "
+            "augmented manifest); image folders carry one label per image"
+        )
     class_names = list(train_reader.class_names or [])
-    counts = Counter(train_reader.targets())
-    log.info("channel %s: %d images in %d classes (%s)", train_channel, len(train_reader),
-             len(class_names), ", ".join(f"{c}={counts[i]}" for i, c in
-                                         enumerate(class_names[:10])))
-    train = _split(train_channel, ImageDataset(
-        train_reader, train_transform(spec, params.augmentation_type), seed), shuffle=True,
-        seed=seed)
+    num_classes = len(class_names) if params.multi_label else None
+    counts = _label_counts(train_reader, len(class_names))
+    if counts is not None:
+        log.info("channel %s: %d images in %d classes (%s)", train_channel,
+                 len(train_reader), len(class_names),  # type: ignore[arg-type]
+                 ", ".join(f"{c}={counts[i]}" for i, c in enumerate(class_names[:10])))
+    else:
+        log.info("channel %s: streamed in Pipe mode, %d classes", train_channel,
+                 len(class_names))
+    train = _split(train_channel, train_reader, train_transform(spec, params.augmentation_type),
+                   seed=seed, num_classes=num_classes, shuffle=True,
+                   shuffle_buffer=params.shuffle_buffer_size)
 
     def optional(names: tuple[str, ...]) -> Split | None:
         channel = find_channel(env, names, required=False)
         if channel is None:
             return None
-        reader = create_reader(env, channel, class_names)
-        log.info("channel %s: %d images", channel, len(reader))
-        return _split(channel, ImageDataset(reader, eval_transform(spec), seed), shuffle=False,
-                      seed=seed)
+        reader = create_reader(env, channel, params, class_names)
+        if isinstance(reader, Reader):
+            log.info("channel %s: %d images", channel, len(reader))
+        return _split(channel, reader, eval_transform(spec), seed=seed, num_classes=num_classes,
+                      shuffle=False, shuffle_buffer=0)
 
-    return Data(class_names, train, optional(VALIDATION_NAMES), optional(TEST_NAMES))
+    return Data(class_names, train, optional(VALIDATION_NAMES), optional(TEST_NAMES),
+                multi_label=params.multi_label, label_counts=counts)
 
 
-def _split(channel: str, dataset: ImageDataset, *, shuffle: bool, seed: int) -> Split:
+def _label_counts(reader: Reader | StreamReader, num_classes: int) -> list[int] | None:
+    if isinstance(reader, StreamReader):
+        return None
+    counts: Counter[int] = Counter()
+    for target in reader.targets():
+        counts.update(target if isinstance(target, tuple) else (target,))
+    return [counts[i] for i in range(num_classes)]
+
+
+def _split(channel: str, reader: Reader | StreamReader, transform, *, seed: int,
+           num_classes: int | None, shuffle: bool, shuffle_buffer: int) -> Split:
+    if isinstance(reader, StreamReader):
+        dataset = ImageDataset(None, transform, seed, num_classes)
+        buffer = shuffle_buffer if shuffle else 0
+        return Split(channel, dataset, StreamSampler(reader, shuffle_buffer=buffer, seed=seed))
+    dataset = ImageDataset(reader, transform, seed, num_classes)
     return Split(channel, dataset, EpochSampler(len(dataset), shuffle=shuffle, seed=seed))
 
 

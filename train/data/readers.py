@@ -1,29 +1,133 @@
-"""Pick the reader for a channel from its content type and input mode."""
+"""Pick the reader for a channel from its content type, input mode and files.
+
+Rules, first match wins (the hyperparameter ``data_format`` replaces steps 1-4):
+
+1. the channel has ``AttributeNames`` → augmented manifest;
+2. ContentType ``application/x-recordio`` → MXNet RecordIO (``.rec``), except in File mode
+   when the channel holds a ``.manifest``/``.jsonl`` file and no ``.rec`` → augmented manifest;
+3. ContentType ``application/x-image`` / ``image/*`` / none, and a ``<channel>_lst`` channel
+   exists → images + ``.lst``;
+4. same content types, File mode: a ``.manifest``/``.jsonl`` file at the channel's top level →
+   augmented manifest; with no ContentType at all, ``.rec`` files → RecordIO; else class folders.
+
+File and FastFile mode read every format at random. Pipe mode reads RecordIO and augmented
+manifests (``RecordWrapperType=RecordIO``) as streams; folders and ``.lst`` need File mode.
+"""
 
 from __future__ import annotations
 
-from train.contract import INPUT_MODE_PIPE, TrainingEnv
-from train.data.base import Reader
-from train.data.folder import ImageFolderReader
-from train.errors import UserError
+from pathlib import Path
 
-# Content types that mean "image files in folders" (None: the channel declared none).
-FOLDER_CONTENT_TYPES = frozenset(
+from train.contract import INPUT_MODE_PIPE, TrainingEnv
+from train.data.base import Reader, StreamReader
+from train.data.channels import images_channel, lst_channel
+from train.data.folder import ImageFolderReader
+from train.data.labels import LabelSpec, parse_label_format
+from train.data.lst import ImageListReader
+from train.data.manifest import ManifestReader, manifest_files
+from train.data.pipe import ManifestStream, RecordIOStream
+from train.data.rec import RecordFileReader
+from train.errors import UserError
+from train.hyperparameters import Hyperparameters
+
+CONTENT_TYPE_RECORDIO = "application/x-recordio"
+# Content types that mean "image files" (None: the channel declared none).
+IMAGE_CONTENT_TYPES = frozenset(
     {None, "application/x-image", "image/jpeg", "image/png", "application/octet-stream"}
 )
+RECORD_WRAPPER_RECORDIO = "RecordIO"
 
 
-def create_reader(env: TrainingEnv, channel: str, class_names: list[str] | None) -> Reader:
+def select_format(env: TrainingEnv, channel: str, params: Hyperparameters) -> str:
+    """One of ``folder``, ``lst``, ``recordio``, ``manifest`` (see the module docstring)."""
+    if params.data_format != "auto":
+        return params.data_format
+    config = env.channels.get(channel)
     content_type = env.content_type(channel)
     base_type = content_type.split(";")[0].strip().lower() if content_type else None
-    if base_type not in FOLDER_CONTENT_TYPES:
+    if config is not None and config.attribute_names:
+        return "manifest"
+    pipe = env.input_mode(channel) == INPUT_MODE_PIPE
+    folder = env.channel_dir(channel)
+    if base_type == CONTENT_TYPE_RECORDIO:
+        if not pipe and manifest_files(folder) and not _has_rec(folder):
+            return "manifest"
+        return "recordio"
+    if base_type not in IMAGE_CONTENT_TYPES:
         raise UserError(
-            f"channel {channel!r} has ContentType {content_type!r}, which this version does not "
-            "read yet; supported: image folders (application/x-image, image/jpeg, image/png)"
+            f"channel {channel!r} has ContentType {content_type!r}, which this algorithm does "
+            "not read; use application/x-recordio (.rec files or an augmented manifest), "
+            "application/x-image (image folders, or images + .lst), image/jpeg or image/png"
         )
+    if lst_channel(channel) in env.available_channels():
+        return "lst"
+    if pipe:
+        return "folder"
+    if manifest_files(folder):
+        return "manifest"
+    if base_type is None and _has_rec(folder):
+        return "recordio"
+    return "folder"
+
+
+def _has_rec(folder: Path) -> bool:
+    return folder.is_dir() and any(folder.rglob("*.rec"))
+
+
+def create_reader(env: TrainingEnv, channel: str, params: Hyperparameters,
+                  class_names: list[str] | None = None) -> Reader | StreamReader:
+    """The channel's reader; ``class_names`` (from the training channel) fixes the labels."""
+    data_format = select_format(env, channel, params)
+    labels = LabelSpec(
+        multi_label=params.multi_label,
+        label_format=parse_label_format(env.content_type(channel)),
+        num_classes=len(class_names) if class_names is not None else params.num_classes,
+    )
+    folder = env.channel_dir(channel)
+    config = env.channels.get(channel)
+    attribute_names = config.attribute_names if config else ()
     if env.input_mode(channel) == INPUT_MODE_PIPE:
-        raise UserError(
-            f"channel {channel!r} uses Pipe input mode, but image folders need File or FastFile "
-            "mode; set input_mode='File' for this channel"
+        return _stream(env, channel, params, data_format, labels, attribute_names)
+    if data_format == "recordio":
+        return RecordFileReader(folder, channel, labels)
+    if data_format == "lst":
+        return ImageListReader(folder, env.channel_dir(lst_channel(channel)), channel, labels,
+                               class_names)
+    if data_format == "manifest":
+        images = images_channel(env, channel)
+        return ManifestReader(
+            folder, channel, labels,
+            images=env.channel_dir(images) if images else folder,
+            attribute_names=attribute_names, label_attribute=params.label_attribute,
+            source_ref_prefix=params.source_ref_prefix, class_names=class_names,
         )
-    return ImageFolderReader(env.channel_dir(channel), channel, class_names)
+    return ImageFolderReader(folder, channel, class_names)
+
+
+def _stream(env: TrainingEnv, channel: str, params: Hyperparameters, data_format: str,
+            labels: LabelSpec, attribute_names: tuple[str, ...]) -> StreamReader:
+    data_dir = env.channel_dir(channel).parent
+    if data_format == "recordio":
+        return RecordIOStream(data_dir, channel, labels, wait_seconds=params.pipe_wait_seconds)
+    if data_format == "manifest":
+        config = env.channels.get(channel)
+        wrapper = config.record_wrapper_type if config else None
+        if wrapper != RECORD_WRAPPER_RECORDIO:
+            raise UserError(
+                f"channel {channel!r} streams an augmented manifest with RecordWrapperType="
+                f"{wrapper!r}; set RecordWrapperType='RecordIO' so that the image and the label "
+                "arrive as separate records"
+            )
+        if not attribute_names:
+            raise UserError(f"channel {channel!r}: a streamed augmented manifest needs "
+                            "AttributeNames, e.g. [\"source-ref\", \"my-labeling-job\"]")
+        return ManifestStream(data_dir, channel, labels, attribute_names=attribute_names,
+                              wait_seconds=params.pipe_wait_seconds)
+    raise UserError(
+        f"channel {channel!r} uses Pipe input mode, but {_DESCRIBE[data_format]} need File or "
+        "FastFile mode; set input_mode='File' for this channel, or stream RecordIO "
+        "(application/x-recordio) or an augmented manifest"
+    )
+
+
+_DESCRIBE = {"folder": "image folders", "lst": "images with .lst lists"}
