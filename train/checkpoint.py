@@ -9,13 +9,12 @@ so a crash or SIGTERM mid-write leaves the previous checkpoint intact. Loaded wi
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from common.artifact import atomic_open
 from train.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -27,17 +26,8 @@ FORMAT = "sm-vision-checkpoint-v1"
 def save(directory: Path, state: dict[str, Any]) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / CHECKPOINT_FILE
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{CHECKPOINT_FILE}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp creates 0600; other users (serving) must read it
-        with os.fdopen(fd, "wb") as fh:
-            torch.save({"format": FORMAT, **state}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as fh:
+        torch.save({"format": FORMAT, **state}, fh)
     return path
 
 

@@ -9,19 +9,43 @@ import torch
 from train.hyperparameters import Hyperparameters
 
 
+def make_optimizer(
+    name: str,
+    parameters: Iterable[torch.nn.Parameter],
+    *,
+    lr: float,
+    weight_decay: float,
+    momentum: float,
+    rmsprop_alpha: float,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+) -> torch.optim.Optimizer:
+    """The built-in algorithms' optimizers over the trainable ``parameters``.
+
+    ``nag`` is SGD with Nesterov momentum; ``rmsprop_alpha`` is the decay of the squared-gradient
+    average (the built-ins' ``gamma``/``gamma1``).
+    """
+    trainable = [p for p in parameters if p.requires_grad]
+    if name in ("sgd", "nag"):
+        return torch.optim.SGD(trainable, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                               nesterov=name == "nag" and momentum > 0)
+    if name == "adam":
+        return torch.optim.Adam(trainable, lr=lr, betas=betas, eps=eps,
+                                weight_decay=weight_decay)
+    if name == "adagrad":
+        return torch.optim.Adagrad(trainable, lr=lr, weight_decay=weight_decay)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(trainable, lr=lr, alpha=rmsprop_alpha, eps=eps,
+                                   momentum=momentum, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
 def build_optimizer(params: Hyperparameters, parameters: Iterable[torch.nn.Parameter]
                     ) -> torch.optim.Optimizer:
-    trainable = [p for p in parameters if p.requires_grad]
-    lr, wd = params.learning_rate, params.weight_decay
-    if params.optimizer in ("sgd", "nag"):
-        return torch.optim.SGD(trainable, lr=lr, momentum=params.momentum, weight_decay=wd,
-                               nesterov=params.optimizer == "nag" and params.momentum > 0)
-    if params.optimizer == "adam":
-        return torch.optim.Adam(trainable, lr=lr, betas=(params.beta_1, params.beta_2),
-                                eps=params.eps, weight_decay=wd)
-    # rmsprop: gamma is the decay of the squared-gradient average (alpha in PyTorch).
-    return torch.optim.RMSprop(trainable, lr=lr, alpha=params.gamma, eps=params.eps,
-                               momentum=params.momentum, weight_decay=wd)
+    return make_optimizer(params.optimizer, parameters, lr=params.learning_rate,
+                          weight_decay=params.weight_decay, momentum=params.momentum,
+                          rmsprop_alpha=params.gamma, betas=(params.beta_1, params.beta_2),
+                          eps=params.eps)
 
 
 def build_scheduler(params: Hyperparameters, optimizer: torch.optim.Optimizer

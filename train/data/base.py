@@ -20,6 +20,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 Target = int | tuple[int, ...]
 
@@ -55,6 +56,29 @@ class Reader(ABC):
     @abstractmethod
     def targets(self) -> list[Target]:
         """Every sample's label, without reading image bytes (for counts and checks)."""
+
+
+class FileListReader(Reader):
+    """A reader over a list of image files below ``root`` with one target each.
+
+    Subclasses (``.lst`` lists, manifests) fill ``root``, ``_paths`` (relative to ``root``,
+    already checked to stay inside it) and ``_targets`` in their ``__init__``.
+    """
+
+    root: Path
+    _paths: list[str]
+    _targets: list[Target]
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def read(self, index: int) -> RawSample:
+        relative = self._paths[index]
+        return RawSample(name=relative, data=(self.root / relative).read_bytes(),
+                         target=self._targets[index])
+
+    def targets(self) -> list[Target]:
+        return list(self._targets)
 
 
 class StreamReader(ABC):

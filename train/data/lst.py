@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from train.data.base import RawSample, Reader, Target
+from train.data.base import FileListReader
 from train.data.channels import lst_channel
 from train.data.labels import LabelSpec, RawLabel, decode_all
 from train.data.source_ref import reference_parts
@@ -69,7 +69,7 @@ def lst_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob(f"*{LST_SUFFIX}") if p.is_file())
 
 
-class ImageListReader(Reader):
+class ImageListReader(FileListReader):
     def __init__(self, images: Path, lists: Path, channel: str, labels: LabelSpec,
                  class_names: list[str] | None = None) -> None:
         files = lst_files(lists)
@@ -101,14 +101,3 @@ class ImageListReader(Reader):
         self.class_names = class_names or [str(i) for i in range(num_classes)]
         log.info("channel %s: %d images listed in %s", channel, len(entries),
                  ", ".join(p.name for p in files))
-
-    def __len__(self) -> int:
-        return len(self._paths)
-
-    def read(self, index: int) -> RawSample:
-        relative = self._paths[index]
-        return RawSample(name=relative, data=(self.root / relative).read_bytes(),
-                         target=self._targets[index])
-
-    def targets(self) -> list[Target]:
-        return list(self._targets)

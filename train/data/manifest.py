@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from train.data.base import RawSample, Reader, Target
+from train.data.base import FileListReader
 from train.data.labels import LabelSpec, RawLabel, decode_all
 from train.data.source_ref import SourceResolver
 from train.errors import UserError
@@ -139,7 +139,7 @@ def _number(value: Any, attribute: str, where: str) -> float | int:
                     "index, a list of class indexes or a 0/1 list")
 
 
-class ManifestReader(Reader):
+class ManifestReader(FileListReader):
     """File mode: manifests in one folder, images in another (see ``train.data.source_ref``)."""
 
     def __init__(self, folder: Path, channel: str, labels: LabelSpec, *, images: Path,
@@ -188,14 +188,3 @@ class ManifestReader(Reader):
         self.class_names = class_names or [names.get(i, str(i)) for i in range(num_classes)]
         log.info("channel %s: %d manifest lines, label attribute %r, images in %s", channel,
                  len(raw), attributes.label if attributes else None, images)
-
-    def __len__(self) -> int:
-        return len(self._paths)
-
-    def read(self, index: int) -> RawSample:
-        relative = self._paths[index]
-        return RawSample(name=relative, data=(self.root / relative).read_bytes(),
-                         target=self._targets[index])
-
-    def targets(self) -> list[Target]:
-        return list(self._targets)

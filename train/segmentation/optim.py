@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 import torch
 
+from train.optim import make_optimizer
 from train.segmentation.hyperparameters import SegmentationHyperparameters
 
 POLY_POWER = 0.9
@@ -18,17 +19,10 @@ POLY_POWER = 0.9
 
 def build_optimizer(params: SegmentationHyperparameters,
                     parameters: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
-    trainable = [p for p in parameters if p.requires_grad]
-    lr, wd = params.learning_rate, params.weight_decay
-    if params.optimizer in ("sgd", "nag"):
-        return torch.optim.SGD(trainable, lr=lr, momentum=params.momentum, weight_decay=wd,
-                               nesterov=params.optimizer == "nag" and params.momentum > 0)
-    if params.optimizer == "adam":
-        return torch.optim.Adam(trainable, lr=lr, weight_decay=wd)
-    if params.optimizer == "adagrad":
-        return torch.optim.Adagrad(trainable, lr=lr, weight_decay=wd)
-    return torch.optim.RMSprop(trainable, lr=lr, alpha=params.gamma1, momentum=params.momentum,
-                               weight_decay=wd)
+    # RMSprop's eps stays torch's default (1e-8 as in classification); gamma1 is its decay.
+    return make_optimizer(params.optimizer, parameters, lr=params.learning_rate,
+                          weight_decay=params.weight_decay, momentum=params.momentum,
+                          rmsprop_alpha=params.gamma1)
 
 
 def build_scheduler(params: SegmentationHyperparameters, optimizer: torch.optim.Optimizer,
