@@ -71,6 +71,10 @@ stop)
         for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
         rm -f "$pidfile"
     done
+    # dockerd leaves its default network namespace mounted; unmount so the dir can be removed.
+    for ns in "$dir"/exec/netns/*; do
+        mountpoint -q "$ns" 2>/dev/null && umount "$ns" 2>/dev/null || true
+    done
     ;;
 env)
     echo "export DOCKER_HOST=$DOCKER_HOST"
