@@ -139,7 +139,8 @@ class Hyperparameters:
     seed: int | None = hp(None, "int", "Seed every random generator; runs become repeatable.",
                           min=0)
     num_workers: int | None = hp(
-        None, "int", "Data-loading processes (default: CPU count, at most 8).", min=0
+        None, "int", "Data-loading processes (default: one per core, at most 8, with a GPU; "
+        "cores // 4 on CPU).", min=0
     )
     max_bad_images: int = hp(
         10, "int", "Unreadable images skipped (with a warning) before the job fails.", min=0

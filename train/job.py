@@ -94,7 +94,8 @@ def run(env: TrainingEnv, stop: StopRequest) -> dict[str, float]:
             progress.batch_samples = 0
             progress.stats = RunningStats(multi_label=params.multi_label)
 
-    workers = params.num_workers if params.num_workers is not None else default_num_workers()
+    workers = (params.num_workers if params.num_workers is not None
+               else default_num_workers(device.type == "cuda"))
     pin = device.type == "cuda"
 
     def on_bad(names: list[str]) -> None:

@@ -109,8 +109,15 @@ def _split(channel: str, reader: Reader | StreamReader, transform, *, seed: int,
     return Split(channel, dataset, EpochSampler(len(dataset), shuffle=shuffle, seed=seed))
 
 
-def default_num_workers() -> int:
-    return min(8, len(os.sched_getaffinity(0)))
+def default_num_workers(cuda: bool) -> int:
+    """Loader processes when ``num_workers`` is not set.
+
+    With a GPU, workers keep it fed: one per core, at most 8. On CPU they compete with the
+    model for the same cores (bench/results/train.md: 0 workers is faster on 2 cores), so only
+    spare cores beyond four get a worker.
+    """
+    cores = len(os.sched_getaffinity(0))
+    return min(8, cores) if cuda else min(8, cores // 4)
 
 
 def _ignore_sigterm(_worker_id: int) -> None:

@@ -66,7 +66,9 @@ class SegmentationHyperparameters:
     syncbn: bool = hp(False, "bool", "Accepted for compatibility (training is single-instance).")
     # --- ours ---
     seed: int | None = hp(None, "int", "Seed every random generator.", min=0)
-    num_workers: int | None = hp(None, "int", "Data-loading processes (default 0-4).", min=0)
+    num_workers: int | None = hp(
+        None, "int", "Data-loading processes (default: one per core, at most 8, with a GPU; "
+        "cores // 4 on CPU).", min=0)
 
     @property
     def crop(self) -> int:

@@ -23,6 +23,7 @@ from common.artifact import TASK_SEGMENTATION, InputSpec, Metadata
 from common.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 from common.segmentation import backbone_depth, build_segmenter
 from train.contract import TrainingEnv
+from train.data.loading import default_num_workers
 from train.errors import TrainingInterrupted, UserError
 from train.optim import EarlyStopping
 from train.pretrained import WEIGHTS_CHANNEL, load_imagenet_weights
@@ -55,7 +56,8 @@ def run(env: TrainingEnv, stop: Callable[[], bool]) -> dict[str, float]:
     if params.num_training_samples not in (None, len(train_split.pairs)):
         log.warning("num_training_samples=%s but the train channel has %d images",
                     params.num_training_samples, len(train_split.pairs))
-    workers = params.num_workers if params.num_workers is not None else 2
+    workers = (params.num_workers if params.num_workers is not None
+               else default_num_workers(device.type == "cuda"))
     generator = torch.Generator().manual_seed(seed)
     train_loader = torch.utils.data.DataLoader(
         SegmentationDataset(train_split, TrainTransform(base_size=params.base_size,
