@@ -57,7 +57,7 @@ class Progress:
 def run(env: TrainingEnv, stop: StopRequest) -> dict[str, float]:
     params = hyperparameters.parse(env.hyperparameters)
     log.info("hyperparameters: %s", {k: v for k, v in params.to_dict().items() if v is not None})
-    _check_supported(env, params)
+    _check_supported(env)
     device = _select_device()
     resume = checkpoint.load(env.checkpoint_dir)
     seed = _choose_seed(params, resume)
@@ -180,7 +180,7 @@ def run(env: TrainingEnv, stop: StopRequest) -> dict[str, float]:
     return final
 
 
-def _check_supported(env: TrainingEnv, params: Hyperparameters) -> None:
+def _check_supported(env: TrainingEnv) -> None:
     if len(env.resources.hosts) > 1:
         raise UserError(
             f"this version trains on one instance; resourceconfig.json lists "
