@@ -25,6 +25,16 @@ def _load_digits_builder():
     return module
 
 
+def stop_process(proc: subprocess.Popen, grace_s: float = 10) -> None:
+    """SIGTERM, then SIGKILL if ``proc`` has not exited after ``grace_s`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def make_opt_ml(
     root: Path,
     hyperparameters: dict[str, str],

@@ -153,7 +153,7 @@ class Hyperparameters:
 
     @property
     def lr_steps(self) -> list[int]:
-        return _parse_epoch_list(self.lr_scheduler_step) if self.lr_scheduler_step else []
+        return parse_epoch_list(self.lr_scheduler_step) if self.lr_scheduler_step else []
 
     @property
     def freeze_backbone(self) -> bool:
@@ -268,7 +268,8 @@ def _parse_image_shape(text: str) -> tuple[int, int, int]:
     return channels, height, width
 
 
-def _parse_epoch_list(text: str) -> list[int]:
+def parse_epoch_list(text: str) -> list[int]:
+    """``lr_scheduler_step``: increasing positive epochs, e.g. ``10,20``."""
     try:
         steps = [int(p) for p in text.split(",") if p.strip()]
     except ValueError:

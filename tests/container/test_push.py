@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import stop_process
 from tests.container.conftest import docker, free_port
 
 pytestmark = pytest.mark.container
@@ -33,15 +34,6 @@ def _wait_http(url: str, proc: subprocess.Popen, deadline_s: float = 30) -> None
     raise AssertionError(f"{url} never answered")
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @pytest.fixture
 def registry(tmp_path):
     binary = shutil.which("docker-registry")
@@ -60,7 +52,7 @@ def registry(tmp_path):
         _wait_http(f"http://127.0.0.1:{port}/v2/", proc)
         yield f"127.0.0.1:{port}"
     finally:
-        _stop(proc)
+        stop_process(proc)
         shutil.rmtree(tmp_path / "storage", ignore_errors=True)  # gigabytes of layers
 
 
@@ -77,7 +69,7 @@ def moto(monkeypatch):
             monkeypatch.setenv(key, value)
         yield env
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 def test_make_push_to_a_registry_then_pull_by_digest(images, registry):

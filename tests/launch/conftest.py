@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import stop_process
+
 BIN = Path(sys.executable).parent
 REGION = "us-east-1"
 BUCKET = "sm-vision-test"
@@ -110,12 +112,7 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer
                 time.sleep(0.2)
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         log.close()
 
 

@@ -15,7 +15,14 @@ from typing import Any
 
 from common.segmentation import ALGORITHMS, BACKBONES
 from train.errors import UserError
-from train.hyperparameters import IGNORED_NAMES, IGNORED_PREFIXES, _convert, _unquote, hp
+from train.hyperparameters import (
+    IGNORED_NAMES,
+    IGNORED_PREFIXES,
+    _convert,
+    _unquote,
+    hp,
+    parse_epoch_list,
+)
 
 OPTIMIZERS = ("sgd", "adam", "adagrad", "nag", "rmsprop")
 SCHEDULERS = ("poly", "cosine", "step")
@@ -76,18 +83,7 @@ class SegmentationHyperparameters:
 
     @property
     def lr_steps(self) -> list[int]:
-        if not self.lr_scheduler_step:
-            return []
-        try:
-            steps = [int(p) for p in self.lr_scheduler_step.split(",") if p.strip()]
-        except ValueError:
-            steps = []
-        if not steps or any(s < 1 for s in steps) or steps != sorted(set(steps)):
-            raise UserError(
-                f"hyperparameter lr_scheduler_step={self.lr_scheduler_step!r} must be "
-                "increasing positive epoch numbers separated by commas, e.g. 5,8"
-            )
-        return steps
+        return parse_epoch_list(self.lr_scheduler_step) if self.lr_scheduler_step else []
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
