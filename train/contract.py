@@ -17,12 +17,17 @@ from train.errors import UserError
 
 BASE_DIR_ENV = "SAGEMAKER_BASE_DIR"
 DEFAULT_BASE_DIR = "/opt/ml"
-# SageMaker sets this when a Debugger hook config is written elsewhere (used by the debugger).
+# SageMaker sets this when a Debugger hook config is written elsewhere.
 SMDEBUG_CONFIG_ENV = "SMDEBUG_CONFIG_FILE_PATH"
 
 HYPERPARAMETERS_FILE = "input/config/hyperparameters.json"
 INPUT_DATA_CONFIG_FILE = "input/config/inputdataconfig.json"
 RESOURCE_CONFIG_FILE = "input/config/resourceconfig.json"
+# Written by SageMaker only when the job configures Debugger / Profiler.
+DEBUGHOOK_CONFIG_FILE = "input/config/debughookconfig.json"
+PROFILER_CONFIG_FILE = "input/config/profilerconfig.json"
+DEFAULT_TENSORS_DIR = "output/tensors"
+DEFAULT_PROFILER_DIR = "output/profiler"
 DATA_DIR = "input/data"
 MODEL_DIR = "model"
 OUTPUT_DIR = "output"
@@ -103,6 +108,23 @@ class TrainingEnv:
     @property
     def checkpoint_dir(self) -> Path:
         return self.path(CHECKPOINT_DIR)
+
+    def debughook_config_path(self) -> Path:
+        """SMDEBUG_CONFIG_FILE_PATH when set (SageMaker sets it), else the standard place."""
+        override = os.environ.get(SMDEBUG_CONFIG_ENV)
+        return Path(override) if override else self.path(DEBUGHOOK_CONFIG_FILE)
+
+    @property
+    def profiler_config_path(self) -> Path:
+        return self.path(PROFILER_CONFIG_FILE)
+
+    def resolve_container_path(self, path: str) -> Path:
+        """Map a path SageMaker wrote for the container (``/opt/ml/...``) into this base dir,
+        so a config written for SageMaker also works under ``SAGEMAKER_BASE_DIR``."""
+        container = Path(path)
+        if container.is_relative_to(DEFAULT_BASE_DIR):
+            return self.base_dir / container.relative_to(DEFAULT_BASE_DIR)
+        return container
 
     def available_channels(self) -> list[str]:
         """Channels declared in inputdataconfig.json, else the folders under input/data."""

@@ -20,6 +20,7 @@ from common.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 from train import checkpoint, hyperparameters, metrics
 from train.contract import TrainingEnv
 from train.data.loading import Data, default_num_workers, load_data, make_loader
+from train.debugger import Instruments
 from train.engine import Precision, RunningStats, evaluate, train_one_epoch
 from train.errors import TrainingInterrupted, UserError
 from train.hyperparameters import Hyperparameters
@@ -85,99 +86,109 @@ def run(env: TrainingEnv, stop: StopRequest) -> dict[str, float]:
     progress = Progress(stats=RunningStats(multi_label=params.multi_label))
     if resume is not None:
         checkpoint.check_compatible(resume, fingerprint, env.checkpoint_dir)
-        _restore(resume, model, optimizer, scheduler, stopper, scaler, progress)
-        log.info("resuming from checkpoint %s at epoch %d, sample %d", env.checkpoint_dir,
-                 progress.epoch, progress.batch_samples)
-        if data.train.streamed and progress.batch_samples:
-            # A FIFO cannot be rewound or skipped into: the epoch starts over (documented).
-            log.warning("Pipe mode: epoch %d restarts from its first sample", progress.epoch)
-            progress.batch_samples = 0
-            progress.stats = RunningStats(multi_label=params.multi_label)
+    # Debugger hook and profiler when SageMaker configured them; no-ops otherwise.
+    with Instruments.create(env, model, criterion, cuda=device.type == "cuda") as instruments:
+        if resume is not None:
+            _restore(resume, model, optimizer, scheduler, stopper, scaler, progress)
+            instruments.restore(resume.get("debugger"))
+            log.info("resuming from checkpoint %s at epoch %d, sample %d", env.checkpoint_dir,
+                     progress.epoch, progress.batch_samples)
+            if data.train.streamed and progress.batch_samples:
+                # A FIFO cannot be rewound or skipped into: the epoch starts over (documented).
+                log.warning("Pipe mode: epoch %d restarts from its first sample",
+                            progress.epoch)
+                progress.batch_samples = 0
+                progress.stats = RunningStats(multi_label=params.multi_label)
 
-    workers = (params.num_workers if params.num_workers is not None
-               else default_num_workers(device.type == "cuda"))
-    pin = device.type == "cuda"
+        workers = (params.num_workers if params.num_workers is not None
+                   else default_num_workers(device.type == "cuda"))
+        pin = device.type == "cuda"
 
-    def on_bad(names: list[str]) -> None:
-        progress.bad_images.update(names)
-        if len(progress.bad_images) > params.max_bad_images:
-            shown = ", ".join(sorted(progress.bad_images)[:5])
-            raise UserError(
-                f"{len(progress.bad_images)} images could not be decoded (e.g. {shown}), more "
-                f"than max_bad_images={params.max_bad_images}; fix or remove them, or raise "
-                "max_bad_images"
+        def on_bad(names: list[str]) -> None:
+            progress.bad_images.update(names)
+            if len(progress.bad_images) > params.max_bad_images:
+                shown = ", ".join(sorted(progress.bad_images)[:5])
+                raise UserError(
+                    f"{len(progress.bad_images)} images could not be decoded (e.g. {shown}), "
+                    f"more than max_bad_images={params.max_bad_images}; fix or remove them, or "
+                    "raise max_bad_images"
+                )
+
+        def save_checkpoint() -> None:
+            state = _checkpoint_state(model, optimizer, scheduler, stopper, scaler, progress,
+                                      seed, fingerprint, params)
+            state["debugger"] = instruments.state()
+            path = checkpoint.save(env.checkpoint_dir, state)
+            log.info("checkpoint saved to %s (epoch %d, sample %d)", path, progress.epoch,
+                     progress.batch_samples)
+
+        def interrupted() -> TrainingInterrupted:
+            save_checkpoint()
+            return TrainingInterrupted(
+                f"training stopped by SIGTERM at epoch {progress.epoch}; checkpoint saved to "
+                f"{env.checkpoint_dir}. Run the job again with the same checkpoint location "
+                "to resume."
             )
 
-    def save_checkpoint() -> None:
-        state = _checkpoint_state(model, optimizer, scheduler, stopper, scaler, progress, seed,
-                                  fingerprint, params)
-        path = checkpoint.save(env.checkpoint_dir, state)
-        log.info("checkpoint saved to %s (epoch %d, sample %d)", path, progress.epoch,
-                 progress.batch_samples)
+        last_val: RunningStats | None = None
+        frequency = params.checkpoint_frequency or 1
+        while progress.epoch < params.epochs:
+            epoch = progress.epoch
+            data.train.dataset.set_epoch(epoch)
+            data.train.sampler.set_epoch(epoch, start=progress.batch_samples)
+            loader = make_loader(data.train, params.mini_batch_size, workers, pin)
 
-    def interrupted() -> TrainingInterrupted:
-        save_checkpoint()
-        return TrainingInterrupted(
-            f"training stopped by SIGTERM at epoch {progress.epoch}; checkpoint saved to "
-            f"{env.checkpoint_dir}. Run the job again with the same checkpoint location "
-            "to resume."
-        )
+            def count_samples(stats: RunningStats) -> None:
+                progress.batch_samples += params.mini_batch_size
+                if data.train.size is not None:
+                    progress.batch_samples = min(progress.batch_samples, data.train.size)
+                instruments.after_step()
 
-    last_val: RunningStats | None = None
-    frequency = params.checkpoint_frequency or 1
-    while progress.epoch < params.epochs:
-        epoch = progress.epoch
-        data.train.dataset.set_epoch(epoch)
-        data.train.sampler.set_epoch(epoch, start=progress.batch_samples)
-        loader = make_loader(data.train, params.mini_batch_size, workers, pin)
+            instruments.train_mode()
+            finished = train_one_epoch(
+                model=model, batches=loader, optimizer=optimizer, criterion=criterion,
+                precision=precision, scaler=scaler, stats=progress.stats, epoch=epoch,
+                top_k=params.top_k, channels_last=channels_last, on_bad=on_bad,
+                should_stop=stop, after_batch=count_samples,
+            )
+            if not finished:
+                raise interrupted()
+            metrics.log_epoch(epoch, "Train", progress.stats, params.top_k)
+            scheduler.step()
+            stop_early = False
+            if data.validation is not None:
+                instruments.eval_mode()
+                last_val = evaluate(model=model, batches=make_loader(
+                    data.validation, params.mini_batch_size, workers, pin), criterion=criterion,
+                    precision=precision, top_k=params.top_k, channels_last=channels_last,
+                    on_bad=on_bad, multi_label=params.multi_label)
+                metrics.log_epoch(epoch, "Validation", last_val, params.top_k)
+                if progress.best_accuracy is None or last_val.accuracy > progress.best_accuracy:
+                    progress.best_accuracy, progress.best_epoch = last_val.accuracy, epoch
+                    progress.best_state = copy.deepcopy(_unwrap(model).state_dict())
+                if params.early_stopping:
+                    stop_early = stopper.update(epoch + 1, last_val.accuracy)
+            progress.epoch, progress.batch_samples = epoch + 1, 0
+            progress.stats = RunningStats(multi_label=params.multi_label)
+            if stop_early:
+                log.info("early stopping after epoch %d: validation accuracy has not improved "
+                         "for %d epochs (best %.6f)", epoch, stopper.epochs_without_improvement,
+                         stopper.best or 0.0)
+                break
+            if stop():
+                raise interrupted()
+            if progress.epoch % frequency == 0 or progress.epoch == params.epochs:
+                save_checkpoint()
 
-        def count_samples(stats: RunningStats) -> None:
-            progress.batch_samples += params.mini_batch_size
-            if data.train.size is not None:
-                progress.batch_samples = min(progress.batch_samples, data.train.size)
-
-        finished = train_one_epoch(
-            model=model, batches=loader, optimizer=optimizer, criterion=criterion,
-            precision=precision, scaler=scaler, stats=progress.stats, epoch=epoch,
-            top_k=params.top_k, channels_last=channels_last, on_bad=on_bad, should_stop=stop,
-            after_batch=count_samples,
-        )
-        if not finished:
-            raise interrupted()
-        metrics.log_epoch(epoch, "Train", progress.stats, params.top_k)
-        scheduler.step()
-        stop_early = False
-        if data.validation is not None:
-            last_val = evaluate(model=model, batches=make_loader(
-                data.validation, params.mini_batch_size, workers, pin), criterion=criterion,
-                precision=precision, top_k=params.top_k, channels_last=channels_last,
-                on_bad=on_bad, multi_label=params.multi_label)
-            metrics.log_epoch(epoch, "Validation", last_val, params.top_k)
-            if progress.best_accuracy is None or last_val.accuracy > progress.best_accuracy:
-                progress.best_accuracy, progress.best_epoch = last_val.accuracy, epoch
-                progress.best_state = copy.deepcopy(_unwrap(model).state_dict())
-            if params.early_stopping:
-                stop_early = stopper.update(epoch + 1, last_val.accuracy)
-        progress.epoch, progress.batch_samples = epoch + 1, 0
-        progress.stats = RunningStats(multi_label=params.multi_label)
-        if stop_early:
-            log.info("early stopping after epoch %d: validation accuracy has not improved for "
-                     "%d epochs (best %.6f)", epoch, stopper.epochs_without_improvement,
-                     stopper.best or 0.0)
-            break
-        if stop():
-            raise interrupted()
-        if progress.epoch % frequency == 0 or progress.epoch == params.epochs:
-            save_checkpoint()
-
-    if progress.best_state is not None:
-        log.info("exporting the weights of epoch %d (best validation accuracy %.6f)",
-                 progress.best_epoch, progress.best_accuracy)
-        _unwrap(model).load_state_dict(progress.best_state)
-    final = _final_metrics(data, model, params, criterion, precision, channels_last, workers,
-                           pin, on_bad)
-    _save_artifact(env, params, spec, data.class_names, model, final, progress)
-    return final
+        if progress.best_state is not None:
+            log.info("exporting the weights of epoch %d (best validation accuracy %.6f)",
+                     progress.best_epoch, progress.best_accuracy)
+            _unwrap(model).load_state_dict(progress.best_state)
+        instruments.predict_mode()  # the exported weights' evaluation is not a validation epoch
+        final = _final_metrics(data, model, params, criterion, precision, channels_last,
+                               workers, pin, on_bad)
+        _save_artifact(env, params, spec, data.class_names, model, final, progress)
+        return final
 
 
 def _check_supported(env: TrainingEnv) -> None:

@@ -28,6 +28,26 @@ FAST = {
 }
 
 
+# A Ground Truth manifest channel as the built-in's notebooks declare it (here in File mode).
+MANIFEST_CHANNEL = {"ContentType": "application/x-recordio", "TrainingInputMode": "File",
+                    "RecordWrapperType": "RecordIO", "S3DistributionType": "FullyReplicated",
+                    "AttributeNames": ["source-ref", f"{synthetic.GT_JOB}-ref"]}
+
+
+def gt_job(root: Path, data: Path, *, input_mode: str = "File",
+           channels: tuple[str, ...] = ("train", "validation"),
+           **hyperparameters: str) -> TrainingEnv:
+    """A fake /opt/ml for a job on ``synthetic.build_ground_truth`` data: manifest channels plus
+    an ``images`` channel holding the photos and label PNGs."""
+    present = tuple(name for name in channels if (data / name).exists())
+    config = {name: {**MANIFEST_CHANNEL, "TrainingInputMode": input_mode} for name in present}
+    config["images"] = {"ContentType": "application/x-image", "TrainingInputMode": "File"}
+    base = make_opt_ml(root, {**FAST, **hyperparameters},
+                       {name: data / name for name in (*present, "images")},
+                       input_config=config)
+    return TrainingEnv.from_base_dir(base)
+
+
 def seg_job(root: Path, data: Path, channels: tuple[str, ...] = CHANNELS,
             **hyperparameters: str) -> TrainingEnv:
     """A fake /opt/ml for a segmentation job on ``data`` (folders named like the channels)."""

@@ -10,6 +10,10 @@ The optional ``label_map`` channel holds ``train_label_map.json`` and
 divides every value by k, then ``{"map": {"old": new}}`` renames values; 255 is never changed and
 unlisted values keep their value. Every mask is read once up front so that a bad file fails the
 job with its name before any training happens.
+
+Colour masks (RGB PNGs, as Ground Truth writes them) are read through a colour map, one
+``(packed RGB, class id)`` pair per colour, taken from Ground Truth's ``internal-color-map``
+(``train.segmentation.manifest``); a colour the map does not list fails the job.
 """
 
 from __future__ import annotations
@@ -21,13 +25,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from train.contract import TrainingEnv
+from train.contract import INPUT_MODE_PIPE, TrainingEnv
 from train.errors import UserError
+from train.segmentation.manifest import ColorMap, is_manifest_channel, read_manifest
 
 IGNORE_INDEX = 255
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 LABEL_MAP_CHANNEL = "label_map"
 MASK_MODES = ("P", "L")
+COLOR_MODES = ("RGB", "RGBA")
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,7 @@ class LabelMap:
 class Pair:
     image: Path
     mask: Path
+    colors: ColorMap = ()  # set for manifests whose metadata has an internal-color-map
 
 
 @dataclass(frozen=True)
@@ -87,7 +94,7 @@ def read_label_map(path: Path) -> LabelMap:
     return LabelMap(scale=scale, mapping=tuple(mapping))
 
 
-def _label_map(env: TrainingEnv, split: str) -> LabelMap:
+def label_map_for(env: TrainingEnv, split: str) -> LabelMap:
     folder = env.channel_dir(LABEL_MAP_CHANNEL)
     for name in (f"{split}_label_map.json", "train_label_map.json"):
         if (folder / name).is_file():
@@ -123,20 +130,43 @@ def find_pairs(images_dir: Path, masks_dir: Path, split: str) -> list[Pair]:
     return [Pair(images[key], masks[key]) for key in images]
 
 
-def read_mask(path: Path) -> np.ndarray:
-    """The mask's raw 8-bit values (palette indices or gray levels), shape (H, W)."""
+def read_mask(path: Path, colors: ColorMap = ()) -> np.ndarray:
+    """The mask's 8-bit values (palette indices or gray levels), shape (H, W); with ``colors``
+    an RGB mask's colours become their class ids."""
     try:
         with Image.open(path) as img:
+            if colors and img.mode in COLOR_MODES:
+                return _colors_to_classes(np.array(img.convert("RGB")), colors, path)
             if img.mode not in MASK_MODES:
+                hint = (" (RGB masks need a Ground Truth manifest whose '<label>-metadata' has "
+                        "an internal-color-map)" if img.mode in COLOR_MODES else "")
                 raise UserError(
                     f"annotation {path} has mode {img.mode}; save masks as 8-bit palette (P) or "
-                    "grayscale (L) PNGs whose pixel values are class indices (255 = ignore)"
+                    f"grayscale (L) PNGs whose pixel values are class indices (255 = ignore)"
+                    f"{hint}"
                 )
             return np.array(img, dtype=np.uint8)
     except UserError:
         raise
     except Exception as exc:
         raise UserError(f"annotation {path} cannot be read as a PNG ({exc}); replace it") from exc
+
+
+def _colors_to_classes(rgb: np.ndarray, colors: ColorMap, path: Path) -> np.ndarray:
+    rgb = rgb.astype(np.int64)
+    packed = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    found, inverse = np.unique(packed, return_inverse=True)
+    lookup = dict(colors)
+    unknown = [int(c) for c in found if int(c) not in lookup]
+    if unknown:
+        known = ", ".join(f"#{c:06x}={i}" for c, i in colors)
+        raise UserError(
+            f"annotation {path} has colour(s) {', '.join(f'#{c:06x}' for c in unknown[:5])} "
+            f"that the internal-color-map does not list (it has {known}); fix the label PNG or "
+            "add the colour to the manifest line's metadata"
+        )
+    classes = np.array([lookup[int(c)] for c in found], dtype=np.uint8)
+    return classes[inverse.reshape(packed.shape)]
 
 
 def check_pair(pair: Pair, table: np.ndarray, num_classes: int) -> None:
@@ -146,7 +176,7 @@ def check_pair(pair: Pair, table: np.ndarray, num_classes: int) -> None:
     except Exception as exc:
         raise UserError(f"image {pair.image} cannot be read ({exc}); replace or remove it"
                         ) from exc
-    mask = read_mask(pair.mask)
+    mask = read_mask(pair.mask, pair.colors)
     if (mask.shape[1], mask.shape[0]) != size:
         raise UserError(
             f"annotation {pair.mask} is {mask.shape[1]}x{mask.shape[0]} but its image "
@@ -163,11 +193,23 @@ def check_pair(pair: Pair, table: np.ndarray, num_classes: int) -> None:
 
 
 def load_split(env: TrainingEnv, split: str, num_classes: int, required: bool) -> Split | None:
+    """The channel's pairs, every one checked: an augmented manifest (``-ref`` labels) or
+    images in ``split`` with same-named masks in ``<split>_annotation``."""
     images_dir = env.channel_dir(split)
-    if not required and not images_dir.is_dir():
+    if env.input_mode(split) == INPUT_MODE_PIPE:
+        raise UserError(
+            f"channel {split!r} uses Pipe input mode, which semantic segmentation does not "
+            "read yet; set input_mode='File' (or 'FastFile') for it. File mode reads the same "
+            "augmented manifest, with the images and label PNGs in a channel named "
+            f"'{split}_images' or 'images'"
+        )
+    if is_manifest_channel(env, split):
+        pairs = [Pair(image, mask, colors) for image, mask, colors in read_manifest(env, split)]
+    elif not required and not images_dir.is_dir():
         return None
-    pairs = find_pairs(images_dir, env.channel_dir(f"{split}_annotation"), split)
-    table = _label_map(env, split).lookup_table()
+    else:
+        pairs = find_pairs(images_dir, env.channel_dir(f"{split}_annotation"), split)
+    table = label_map_for(env, split).lookup_table()
     for pair in pairs:
         check_pair(pair, table, num_classes)
     return Split(split, pairs, table)

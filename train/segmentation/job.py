@@ -4,14 +4,27 @@ Flat steps: parse hyperparameters, load and check the data, build the network, t
 at a time (``train_one_epoch``), evaluate mIOU (``evaluate``), keep the best epoch's weights,
 stop early on mIOU, and write the artifact (``common.artifact``) with task
 ``semantic_segmentation``.
+
+Checkpoints (``train.checkpoint``, ``/opt/ml/checkpoints/last.pt``) are written after every
+epoch and on SIGTERM after the current batch: model, optimizer, scheduler, early stopping, the
+best epoch's weights, the position within the epoch and the RNG state. A job that finds one
+resumes at that batch; with a fixed ``seed`` it ends with the weights of an uninterrupted run.
+
+SageMaker Debugger and Profiler (``train.debugger``) run when their configs exist: the main
+head's ``CrossEntropyLoss`` is the registered loss (``CrossEntropyLoss_output_0``), TRAIN mode
+while training and EVAL for each validation pass.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import os
 import platform
+import signal
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torchvision
@@ -22,8 +35,11 @@ from common import artifact
 from common.artifact import TASK_SEGMENTATION, InputSpec, Metadata
 from common.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 from common.segmentation import backbone_depth, build_segmenter
+from train import checkpoint
 from train.contract import TrainingEnv
+from train.data.dataset import EpochSampler
 from train.data.loading import default_num_workers
+from train.debugger import Instruments
 from train.errors import TrainingInterrupted, UserError
 from train.optim import EarlyStopping
 from train.pretrained import WEIGHTS_CHANNEL, load_imagenet_weights
@@ -37,6 +53,29 @@ from train.segmentation.transforms import EvalTransform, TrainTransform
 log = logging.getLogger(__name__)
 
 AUX_WEIGHT = 0.5
+# Settings that change what a checkpoint means; resuming across a change is refused.
+FINGERPRINT_KEYS = ("algorithm", "backbone", "num_classes", "crop", "optimizer",
+                    "mini_batch_size")
+
+
+@dataclass
+class Progress:
+    """Where training stands; all of it goes into the checkpoint."""
+
+    epoch: int = 0  # the epoch in progress (0-based)
+    batch_samples: int = 0  # training samples of this epoch already consumed
+    loss_sum: float = 0.0  # this epoch's training loss so far, summed over samples
+    loss_count: int = 0
+    best_miou: float | None = None
+    best_epoch: int | None = None
+    best_state: dict[str, Any] | None = None
+    last_metrics: dict[str, float] = field(default_factory=dict)  # of the last finished epoch
+
+    def next_epoch(self) -> None:
+        self.epoch, self.batch_samples, self.loss_sum, self.loss_count = self.epoch + 1, 0, 0.0, 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
 
 
 def run(env: TrainingEnv, stop: Callable[[], bool]) -> dict[str, float]:
@@ -45,7 +84,8 @@ def run(env: TrainingEnv, stop: Callable[[], bool]) -> dict[str, float]:
              {k: v for k, v in params.to_dict().items() if v is not None})
     if len(env.resources.hosts) > 1:
         raise UserError("this version trains on one instance; use instance_count=1")
-    seed = params.seed if params.seed is not None else int(torch.seed() % 2**31)
+    resume = checkpoint.load(env.checkpoint_dir)
+    seed = _choose_seed(params, resume)
     torch.manual_seed(seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     num_classes = params.num_classes or 0
@@ -58,48 +98,136 @@ def run(env: TrainingEnv, stop: Callable[[], bool]) -> dict[str, float]:
                     params.num_training_samples, len(train_split.pairs))
     workers = (params.num_workers if params.num_workers is not None
                else default_num_workers(device.type == "cuda"))
-    generator = torch.Generator().manual_seed(seed)
-    train_loader = torch.utils.data.DataLoader(
-        SegmentationDataset(train_split, TrainTransform(base_size=params.base_size,
-                                                        crop=params.crop)),
-        batch_size=params.mini_batch_size, shuffle=True, drop_last=False,
-        num_workers=workers, generator=generator)
-    val_loader = None if val_split is None else torch.utils.data.DataLoader(
-        SegmentationDataset(val_split, EvalTransform(crop=params.crop)),
-        batch_size=params.validation_mini_batch_size, num_workers=workers)
+    train_set = SegmentationDataset(
+        train_split, TrainTransform(base_size=params.base_size, crop=params.crop), seed)
+    sampler = EpochSampler(len(train_set), shuffle=True, seed=seed)
+    val_set = None if val_split is None else SegmentationDataset(
+        val_split, EvalTransform(crop=params.crop), seed)
 
     model = _build_model(env, params).to(device)
     optimizer = build_optimizer(params, model.parameters())
-    scheduler = build_scheduler(params, optimizer, len(train_loader))
+    batches_per_epoch = -(-len(train_set) // params.mini_batch_size)
+    scheduler = build_scheduler(params, optimizer, batches_per_epoch)
     stopper = EarlyStopping(min_epochs=params.early_stopping_min_epochs,
                             patience=params.early_stopping_patience,
                             tolerance=params.early_stopping_tolerance)
-    best: tuple[float, int, dict] | None = None
-    final: dict[str, float] = {}
-    for epoch in range(params.epochs):
-        loss = train_one_epoch(model, train_loader, optimizer, scheduler, device, stop)
-        if loss is None:
-            raise TrainingInterrupted(f"training stopped by SIGTERM in epoch {epoch}; "
-                                      "segmentation jobs do not checkpoint yet, run it again")
-        cm = None if val_loader is None else evaluate(model, val_loader, num_classes, device)
-        metrics.log_epoch(epoch, env.resources.current_host, loss, cm)
-        final = {"train:loss": loss}
-        if cm is None:
-            continue
-        final |= {"validation:mIOU": cm.mean_iou, "validation:pixel_accuracy": cm.pixel_accuracy}
-        if best is None or cm.mean_iou > best[0]:
-            best = (cm.mean_iou, epoch, copy.deepcopy(model.state_dict()))
-        if params.early_stopping and stopper.update(epoch + 1, cm.mean_iou):
-            log.info("early stopping after epoch %d: mIOU has not improved for %d epochs",
-                     epoch, stopper.epochs_without_improvement)
-            break
-    if best is not None:
-        log.info("exporting the weights of epoch %d (best validation mIOU %.6f)", best[1],
-                 best[0])
-        model.load_state_dict(best[2])
-        final |= {"validation:mIOU": best[0], "best_epoch": float(best[1])}
+    fingerprint = {k: getattr(params, k) for k in FINGERPRINT_KEYS}
+    progress = Progress()
+    if resume is not None:
+        checkpoint.check_compatible(resume, fingerprint, env.checkpoint_dir)
+        _restore(resume, model, optimizer, scheduler, stopper, progress)
+        log.info("resuming from checkpoint %s at epoch %d, sample %d", env.checkpoint_dir,
+                 progress.epoch, progress.batch_samples)
+
+    # The main head's loss as a module, so the debugger hook records CrossEntropyLoss_output_0.
+    criterion = nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
+    # Debugger hook and profiler when SageMaker configured them; no-ops otherwise.
+    instruments = Instruments.create(env, model, criterion, cuda=device.type == "cuda")
+
+    def save_checkpoint() -> None:
+        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "scheduler": scheduler.state_dict(), "early_stopping": stopper.state_dict(),
+                 "progress": progress.to_dict(), "rng": torch.get_rng_state(), "seed": seed,
+                 "fingerprint": fingerprint, "hyperparameters": params.to_dict(),
+                 "debugger": instruments.state()}
+        path = checkpoint.save(env.checkpoint_dir, state)
+        log.info("checkpoint saved to %s (epoch %d, sample %d)", path, progress.epoch,
+                 progress.batch_samples)
+
+    def interrupted() -> TrainingInterrupted:
+        save_checkpoint()
+        return TrainingInterrupted(
+            f"training stopped by SIGTERM at epoch {progress.epoch}; checkpoint saved to "
+            f"{env.checkpoint_dir}. Run the job again with the same checkpoint location "
+            "to resume."
+        )
+
+    with instruments:
+        if resume is not None:
+            instruments.restore(resume.get("debugger"))
+        while progress.epoch < params.epochs:
+            epoch = progress.epoch
+            train_set.set_epoch(epoch)
+            sampler.set_epoch(epoch, start=progress.batch_samples)
+            loader = _loader(train_set, params.mini_batch_size, workers, sampler)
+            instruments.train_mode()
+            if not train_one_epoch(model, loader, criterion, optimizer, scheduler, device,
+                                   stop, progress, instruments.after_step):
+                raise interrupted()
+            loss = progress.loss_sum / max(progress.loss_count, 1)
+            cm = None
+            if val_set is not None:
+                instruments.eval_mode()
+                cm = evaluate(model, _loader(val_set, params.validation_mini_batch_size,
+                                             workers), num_classes, device, criterion)
+            metrics.log_epoch(epoch, env.resources.current_host, loss, cm)
+            progress.last_metrics = {"train:loss": loss}
+            stop_early = False
+            if cm is not None:
+                progress.last_metrics |= {"validation:mIOU": cm.mean_iou,
+                                          "validation:pixel_accuracy": cm.pixel_accuracy}
+                if progress.best_miou is None or cm.mean_iou > progress.best_miou:
+                    progress.best_miou, progress.best_epoch = cm.mean_iou, epoch
+                    progress.best_state = copy.deepcopy(model.state_dict())
+                stop_early = params.early_stopping and stopper.update(epoch + 1, cm.mean_iou)
+            progress.next_epoch()
+            if stop_early:
+                log.info("early stopping after epoch %d: mIOU has not improved for %d epochs",
+                         epoch, stopper.epochs_without_improvement)
+                break
+            if stop():
+                raise interrupted()
+            save_checkpoint()
+
+    final = dict(progress.last_metrics)
+    if progress.best_state is not None:
+        log.info("exporting the weights of epoch %d (best validation mIOU %.6f)",
+                 progress.best_epoch, progress.best_miou)
+        model.load_state_dict(progress.best_state)
+        final |= {"validation:mIOU": progress.best_miou,
+                  "best_epoch": float(progress.best_epoch or 0)}
     _save(env, params, model, final)
     return final
+
+
+def _choose_seed(params: SegmentationHyperparameters, resume: dict[str, Any] | None) -> int:
+    """A fixed seed also makes kernels deterministic; a resumed job keeps its first seed."""
+    deterministic = params.seed is not None
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    torch.backends.cudnn.benchmark = not deterministic
+    if resume is not None:
+        return int(resume["seed"])  # the same data order and augmentations as before
+    if params.seed is not None:
+        return params.seed
+    return int.from_bytes(os.urandom(4), "little") % 2**31
+
+
+def _restore(state: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer,
+             scheduler: torch.optim.lr_scheduler.LRScheduler, stopper: EarlyStopping,
+             progress: Progress) -> None:
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    stopper.load_state_dict(state["early_stopping"])
+    for name, value in state["progress"].items():
+        setattr(progress, name, value)
+    torch.set_rng_state(state["rng"])
+
+
+def _ignore_sigterm(_worker_id: int) -> None:
+    # SIGTERM to the process group must reach the trainer, which checkpoints and stops the
+    # workers itself; a worker dying first would turn a clean stop into a crash.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _loader(dataset: SegmentationDataset, batch_size: int, workers: int,
+            sampler: EpochSampler | None = None) -> torch.utils.data.DataLoader:
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
+        worker_init_fn=_ignore_sigterm,
+        # Its own generator: creating an iterator must not consume the global RNG, or a
+        # resumed job's dropout would differ from an uninterrupted one.
+        generator=torch.Generator().manual_seed(0))
 
 
 def _build_model(env: TrainingEnv, params: SegmentationHyperparameters) -> nn.Module:
@@ -114,43 +242,53 @@ def _build_model(env: TrainingEnv, params: SegmentationHyperparameters) -> nn.Mo
         raise UserError(f"pretrained weights do not fit {params.backbone}: {exc}") from exc
 
 
-def _loss(outputs: dict[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
-    loss = F.cross_entropy(outputs["out"], target, ignore_index=IGNORE_INDEX)
-    if "aux" in outputs:
+def _loss(criterion: nn.Module, outputs: dict[str, torch.Tensor], target: torch.Tensor
+          ) -> torch.Tensor:
+    loss = criterion(outputs["out"], target)
+    if "aux" in outputs:  # functional, so the debugger's loss stays the main head's alone
         loss = loss + AUX_WEIGHT * F.cross_entropy(outputs["aux"], target,
                                                    ignore_index=IGNORE_INDEX)
     return loss
 
 
-def train_one_epoch(model: nn.Module, batches: Iterable, optimizer: torch.optim.Optimizer,
+def train_one_epoch(model: nn.Module, batches: Iterable, criterion: nn.Module,
+                    optimizer: torch.optim.Optimizer,
                     scheduler: torch.optim.lr_scheduler.LRScheduler, device: torch.device,
-                    stop: Callable[[], bool]) -> float | None:
-    """Mean training loss, or None when ``stop()`` asked to end before the epoch finished."""
+                    stop: Callable[[], bool], progress: Progress,
+                    after_step: Callable[[], None] = lambda: None) -> bool:
+    """Train over ``batches``, counting into ``progress``; False when ``stop()`` asked to end
+    after a batch, before the epoch finished. ``after_step`` runs after every batch (the
+    profiler's step counter)."""
     model.train()
-    total, count = 0.0, 0
     for images, target in batches:
+        size = images.shape[0]
+        if size > 1:  # BatchNorm cannot train on a 1-image batch (a remainder)
+            loss = _loss(criterion, model(images.to(device)), target.to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            progress.loss_sum += loss.item() * size
+            progress.loss_count += size
+        progress.batch_samples += size
+        after_step()
         if stop():
-            return None
-        if images.shape[0] == 1:  # BatchNorm cannot train on a 1-image batch (a remainder)
-            continue
-        loss = _loss(model(images.to(device)), target.to(device))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        total += loss.item() * images.shape[0]
-        count += images.shape[0]
-    return total / max(count, 1)
+            return False
+    return True
 
 
-def evaluate(model: nn.Module, batches: Iterable, num_classes: int, device: torch.device
-             ) -> metrics.ConfusionMatrix:
+def evaluate(model: nn.Module, batches: Iterable, num_classes: int, device: torch.device,
+             criterion: nn.Module | None = None) -> metrics.ConfusionMatrix:
+    """The confusion matrix over ``batches``; ``criterion``, when given, is applied too so
+    that the debugger hook records the validation loss (its EVAL curve)."""
     model.eval()
     cm = metrics.ConfusionMatrix(num_classes)
     with torch.inference_mode():
         for images, target in batches:
-            prediction = model(images.to(device))["out"].argmax(1)
-            cm.update(target, prediction)
+            logits = model(images.to(device))["out"]
+            if criterion is not None:
+                criterion(logits, target.to(device))
+            cm.update(target, logits.argmax(1))
     return cm
 
 

@@ -4,6 +4,11 @@ Gray noisy background (class 0), red squares (class 1), blue discs (class 2); a 
 around every shape is 255 (ignored), as in Pascal VOC. Masks are palette PNGs whose stored
 values are 0, 100 and 200, so the data needs the written ``label_map`` ({"map": {"100": 1,
 "200": 2}}) to become classes 0-2.
+
+``build_ground_truth`` writes the same shapes as a Ground Truth semantic-segmentation job's
+output: an augmented manifest per split whose ``<job>-ref`` names an RGB label PNG, and an
+``internal-color-map`` in ``<job>-ref-metadata`` (ignored rings become background: Ground Truth
+masks have no ignore value).
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 STORED_VALUES = (0, 100, 200)
+GT_JOB = "shapes"
+GT_COLORS = ("#ffffff", "#2ca02c", "#1f77b4")  # background, square, disc
+GT_BUCKET = "s3://bucket/"
 LABEL_MAP = {"map": {"100": 1, "200": 2}}
 NUM_CLASSES = 3
 
@@ -64,4 +72,50 @@ def build(root: Path, *, train: int = 24, validation: int = 8, size: int = 64, s
     if label_map:
         (root / "label_map").mkdir(exist_ok=True)
         (root / "label_map" / "train_label_map.json").write_text(json.dumps(LABEL_MAP))
+    return root
+
+
+def color_map_metadata(colors: tuple[str, ...] = GT_COLORS) -> dict:
+    """``<job>-ref-metadata`` as Ground Truth writes it for semantic segmentation."""
+    names = ("BACKGROUND", "square", "disc")
+    return {
+        "internal-color-map": {str(i): {"class-name": names[i], "hex-color": color,
+                                        "confidence": 0.9}
+                               for i, color in enumerate(colors)},
+        "type": "groundtruth/semantic-segmentation", "human-annotated": "yes",
+        "creation-date": "2024-01-01T00:00:00.000000", "job-name": f"labeling-job/{GT_JOB}",
+    }
+
+
+def _color_png(classes: np.ndarray, path: Path) -> None:
+    rgb = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in GT_COLORS], np.uint8)
+    Image.fromarray(rgb[classes]).save(path)
+
+
+def build_ground_truth(root: Path, *, train: int = 24, validation: int = 8, size: int = 64,
+                       seed: int = 0) -> Path:
+    """Write ``train/train.manifest``, ``validation/validation.manifest`` and ``images/``
+    (photos under ``raw/``, colour label PNGs under ``labels/``), keyed as if ``images/`` were
+    a copy of ``s3://bucket/``."""
+    rng = np.random.default_rng(seed)
+    classes = np.zeros(256, dtype=np.int64)
+    classes[list(STORED_VALUES)] = range(NUM_CLASSES)
+    for folder in ("images/raw", "images/labels"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    for split, count in (("train", train), ("validation", validation)):
+        if not count:
+            continue
+        (root / split).mkdir(parents=True, exist_ok=True)
+        lines = []
+        for i in range(count):
+            name = f"{split}_{i:04d}"
+            image, mask = make_sample(rng, size)
+            image.save(root / "images" / "raw" / f"{name}.jpg", quality=95)
+            _color_png(classes[mask], root / "images" / "labels" / f"{name}.png")
+            lines.append(json.dumps({
+                "source-ref": f"{GT_BUCKET}raw/{name}.jpg",
+                f"{GT_JOB}-ref": f"{GT_BUCKET}labels/{name}.png",
+                f"{GT_JOB}-ref-metadata": color_map_metadata(),
+            }))
+        (root / split / f"{split}.manifest").write_text("\n".join(lines) + "\n")
     return root
