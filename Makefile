@@ -32,13 +32,13 @@ REGION ?=
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-setup: $(STAMP) ## create .venv with the project (train, serve) and dev tools
+setup: $(STAMP) ## create .venv with the project (train, serve, debug) and dev tools
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[serve,launch,demo,dev]'
+	$(BIN)/pip install --quiet -e '.[serve,launch,demo,dev,debug]'
 	touch $@
 
 demo: setup ## train on the digits sample, serve it and predict held-out images (no AWS, no Docker)

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Regenerate requirements/core.txt and requirements/serve.txt from pyproject.toml's pins.
+"""Regenerate requirements/{core,serve,train}.txt from pyproject.toml's pins.
 
 pip resolves each set (``pip install --dry-run --report``) for this Python and platform and
 the files list every package with its exact version: the images install exactly these.
+train.txt is core plus the debug extra resolved together (the training image installs it
+over core.txt and serve.txt); tests/test_pins.py checks the files agree where they overlap.
 
     make lock
 """
@@ -18,10 +20,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 HEADERS = {
-    "core": "# Fully pinned runtime dependencies of both images (torch's CUDA wheels and their\n"
-            "# nvidia-* libraries). pyproject.toml pins the top-level names; tests/test_pins.py "
-            "checks they agree.\n# Regenerate: make lock\n",
+    "core": "# Fully pinned runtime dependencies of both images (torch's CUDA 13.0 wheels and "
+            "their\n# nvidia-* libraries). pyproject.toml pins the top-level names; "
+            "tests/test_pins.py checks they agree.\n# Regenerate: make lock\n",
     "serve": "# Fully pinned model-server dependencies (the serve extra). Regenerate: make lock\n",
+    "train": "# Fully pinned dependencies of the training image: core plus the debug extra\n"
+             "# (smdebug, profiler, report), resolved together; installed over core.txt and\n"
+             "# serve.txt. Regenerate: make lock\n",
 }
 
 
@@ -38,7 +43,9 @@ def resolve(requirements: list[str]) -> list[str]:
 
 def main() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    sets = {"core": project["dependencies"], "serve": project["optional-dependencies"]["serve"]}
+    extras = project["optional-dependencies"]
+    sets = {"core": project["dependencies"], "serve": extras["serve"],
+            "train": project["dependencies"] + extras["debug"]}
     for name, requirements in sets.items():
         path = REPO / "requirements" / f"{name}.txt"
         path.write_text(HEADERS[name] + "\n".join(resolve(requirements)) + "\n")

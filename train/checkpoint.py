@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from common.artifact import atomic_open
-from train.errors import UserError
+from train.errors import TrainingInterrupted, UserError
 
 log = logging.getLogger(__name__)
 
@@ -59,3 +59,11 @@ def check_compatible(state: dict[str, Any], fingerprint: dict[str, Any], path: P
             f"checkpoint in {path} was written by a job with different settings "
             f"({'; '.join(diffs)}); delete it or use a new checkpoint location to start over"
         )
+
+
+def interruption(directory: Path, epoch: int) -> TrainingInterrupted:
+    """The error a job raises once it has saved its checkpoint on SIGTERM."""
+    return TrainingInterrupted(
+        f"training stopped by SIGTERM at epoch {epoch}; checkpoint saved to {directory}. Run "
+        "the job again with the same checkpoint location to resume."
+    )

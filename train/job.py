@@ -87,7 +87,8 @@ def run(env: TrainingEnv, stop: StopRequest) -> dict[str, float]:
     if resume is not None:
         checkpoint.check_compatible(resume, fingerprint, env.checkpoint_dir)
     # Debugger hook and profiler when SageMaker configured them; no-ops otherwise.
-    with Instruments.create(env, model, criterion, cuda=device.type == "cuda") as instruments:
+    with Instruments.create(env, model, criterion, cuda=device.type == "cuda",
+                            resuming=resume is not None) as instruments:
         if resume is not None:
             _restore(resume, model, optimizer, scheduler, stopper, scaler, progress)
             instruments.restore(resume.get("debugger"))
@@ -124,11 +125,7 @@ def run(env: TrainingEnv, stop: StopRequest) -> dict[str, float]:
 
         def interrupted() -> TrainingInterrupted:
             save_checkpoint()
-            return TrainingInterrupted(
-                f"training stopped by SIGTERM at epoch {progress.epoch}; checkpoint saved to "
-                f"{env.checkpoint_dir}. Run the job again with the same checkpoint location "
-                "to resume."
-            )
+            return checkpoint.interruption(env.checkpoint_dir, progress.epoch)
 
         last_val: RunningStats | None = None
         frequency = params.checkpoint_frequency or 1

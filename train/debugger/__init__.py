@@ -30,11 +30,12 @@ class Instruments:
     profiler: Profiler | None = None
 
     @classmethod
-    def create(cls, env: TrainingEnv, model: nn.Module, criterion: nn.Module,
-               cuda: bool) -> Instruments:
+    def create(cls, env: TrainingEnv, model: nn.Module, criterion: nn.Module, cuda: bool,
+               resuming: bool = False) -> Instruments:
+        """``resuming``: the job continues from a checkpoint (its tensors are added to)."""
         from train.debugger.hook import create_hook
 
-        instruments = cls(hook=create_hook(env, model, criterion))
+        instruments = cls(hook=create_hook(env, model, criterion, resuming))
         settings = load_profiler_settings(env)
         if settings is not None:
             from train.debugger.profiler import Profiler

@@ -92,7 +92,8 @@ def read_tensors(tensors_dir: Path, evidence: Evidence) -> None:
             step = trial.global_step(modes.TRAIN, mode_step)
             value = tensor.value(mode_step, mode=modes.TRAIN)
             evidence.activation_variances.setdefault(step, {})[name] = float(np.var(value))
-    gradients = trial.tensor_names(collection="gradients")
+    gradients = (trial.tensor_names(collection="gradients")
+                 if "gradients" in trial.collections() else [])
     by_step: dict[int, list[np.ndarray]] = defaultdict(list)
     for name in gradients:
         tensor = trial.tensor(name)

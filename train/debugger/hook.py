@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 # (train.debugger.profiler), so smdebug's is pointed at a file that does not exist.
 SMDEBUG_PROFILER_CONFIG_ENV = "SMPROFILER_CONFIG_PATH"
 SMDEBUG_PROFILER_OFF = "/nonexistent/sm-vision-profiles-with-torch.profiler"
+SMDEBUG_LOG_LEVEL_ENV = "SMDEBUG_LOG_LEVEL"
 
 
 class DebugHook:
@@ -72,21 +75,72 @@ class DebugHook:
         self._hook.close()
 
 
-def create_hook(env: TrainingEnv, model: nn.Module, criterion: nn.Module) -> DebugHook | None:
+def create_hook(env: TrainingEnv, model: nn.Module, criterion: nn.Module,
+                resuming: bool = False) -> DebugHook | None:
+    """The hook, or None without a config. ``resuming``: the job continues from a checkpoint,
+    so it adds to the tensors already saved instead of starting a new set."""
     config = load_hook_config(env)
     if config is None:
         return None
     os.environ[SMDEBUG_PROFILER_CONFIG_ENV] = SMDEBUG_PROFILER_OFF
+    os.environ.setdefault(SMDEBUG_LOG_LEVEL_ENV, "warning")  # not a line per parameter
     import smdebug.pytorch as smd
 
-    config.out_dir.mkdir(parents=True, exist_ok=True)
+    _prepare_out_dir(config.out_dir, resuming)
     # smdebug reads the config from a file; hand it the copy whose LocalPath is resolved.
     with tempfile.TemporaryDirectory() as tmp:
         resolved = Path(tmp) / "debughookconfig.json"
         resolved.write_text(json.dumps(config.raw))
         hook = smd.Hook.create_from_json_file(str(resolved))
+    if _saves_relu_inputs(config):
+        _disable_inplace_relu(model)
     hook.register_module(model)
     hook.register_loss(criterion)
     log.info("debugger: hook from %s saving %s to %s", config.source,
              ", ".join(config.collection_names()) or "the default collections", config.out_dir)
     return DebugHook(hook, config)
+
+
+def _prepare_out_dir(out_dir: Path, resuming: bool) -> None:
+    """smdebug refuses a folder holding a finished job (``training_job_end.ts``), and lets
+    only the process holding ``claim.smd`` write (removed on a clean close).
+
+    Resuming, the job continues its own tensors: the end marker written when it stopped
+    and a claim left by a kill are its own. A new job in a tree holding earlier tensors
+    (a local re-run) moves them aside rather than mixing two jobs' steps or deleting them.
+    """
+    from smdebug.core.access_layer.utils import END_OF_JOB_FILENAME
+    from smdebug.core.config_constants import CLAIM_FILENAME
+
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not resuming:
+        stamp = datetime.fromtimestamp(out_dir.stat().st_mtime).strftime("%Y%m%d-%H%M%S")
+        kept = out_dir.with_name(f"{out_dir.name}.previous-{stamp}")
+        out_dir.rename(kept)
+        log.warning("debugger: %s held an earlier job's tensors; moved them to %s", out_dir,
+                    kept)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in (END_OF_JOB_FILENAME, CLAIM_FILENAME):
+        (out_dir / name).unlink(missing_ok=True)
+
+
+def _saves_relu_inputs(config: HookConfig) -> bool:
+    patterns = [c.get("CollectionParameters", {}).get("include_regex", "")
+                for c in config.raw.get("CollectionConfigurations") or []]
+    return any(re.search(p, "layer1.0.relu_input_0") for p in patterns if p) or (
+        "relu_input" in config.collection_names())
+
+
+def _disable_inplace_relu(model: nn.Module) -> None:
+    """smdebug reads a module's inputs after its forward pass, when ``ReLU(inplace=True)``
+    (torchvision's ResNet) has already overwritten them with the outputs: the saved
+    ``relu_input`` would be non-negative and the PoorWeightInitialization rule would read
+    post-activation variances. Out-of-place ReLU computes the same values; it costs one
+    activation-sized buffer per ReLU."""
+    changed = 0
+    for module in model.modules():
+        if isinstance(module, nn.ReLU) and module.inplace:
+            module.inplace = False
+            changed += 1
+    if changed:
+        log.info("debugger: %d in-place ReLUs made out-of-place so relu_input is the input",
+                 changed)

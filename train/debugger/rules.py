@@ -11,7 +11,6 @@ Statuses are SageMaker's (``IssuesFound``, ``NoIssuesFound``) plus two of our ow
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,9 +69,11 @@ def loss_not_decreasing(evidence: Evidence, num_steps: int = 10, diff_percent: f
     fired: list[float] = []
     notes: list[str] = []
     reference = curve[0]
+    checks = 0
     for point in curve[1:]:
         if point.step - reference.step < num_steps:
             continue
+        checks += 1
         change = 100.0 * (reference.value - point.value) / max(abs(reference.value), 1e-12)
         if change < diff_percent:
             fired.append(point.step)
@@ -80,14 +81,16 @@ def loss_not_decreasing(evidence: Evidence, num_steps: int = 10, diff_percent: f
                     if -change > increase_threshold_percent else f"fell only {change:.2f}%")
             notes.append(f"step {reference.step}->{point.step}: {kind}")
         reference = point
-    checks = max(1, sum(1 for a, b in itertools.pairwise(curve)
-                        if b.step - a.step >= num_steps))
     if fired:
         return Verdict("LossNotDecreasing", ISSUES_FOUND,
                        f"the {mode} loss did not decrease by {diff_percent}% at {len(fired)} of "
                        f"{checks} checks; first {notes[0]}", params, fired)
+    if checks == 0:
+        return Verdict("LossNotDecreasing", INSUFFICIENT_DATA,
+                       f"the {mode} loss spans fewer than num_steps={num_steps} steps",
+                       params)
     return Verdict("LossNotDecreasing", NO_ISSUES_FOUND,
-                   f"the {mode} loss decreased at every check ({len(curve)} points)", params)
+                   f"the {mode} loss decreased at all {checks} checks", params)
 
 
 def overfit(evidence: Evidence, start_step: int = 0, patience: int = 1,
@@ -202,6 +205,11 @@ def low_gpu_utilization(evidence: Evidence, threshold_p95: float = 70.0,
     params = {"threshold_p95": threshold_p95, "threshold_p5": threshold_p5, "window": window,
               "patience": patience}
     gpus = evidence.system.get("GPUUtilization", {})
+    if not gpus and evidence.system.get("GPUMemoryUtilization"):
+        return Verdict("LowGPUUtilization", INSUFFICIENT_DATA,
+                       "the job had a GPU but its utilisation was not recorded: the profiler "
+                       "reads it through NVML (pip install nvidia-ml-py, in the training image)",
+                       params, unit="time")
     if not gpus:
         return Verdict("LowGPUUtilization", NOT_APPLICABLE,
                        "no GPU: the job trained on CPU, so GPU utilisation does not apply",

@@ -122,7 +122,8 @@ def run(env: TrainingEnv, stop: Callable[[], bool]) -> dict[str, float]:
     # The main head's loss as a module, so the debugger hook records CrossEntropyLoss_output_0.
     criterion = nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
     # Debugger hook and profiler when SageMaker configured them; no-ops otherwise.
-    instruments = Instruments.create(env, model, criterion, cuda=device.type == "cuda")
+    instruments = Instruments.create(env, model, criterion, cuda=device.type == "cuda",
+                                       resuming=resume is not None)
 
     def save_checkpoint() -> None:
         state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -136,11 +137,7 @@ def run(env: TrainingEnv, stop: Callable[[], bool]) -> dict[str, float]:
 
     def interrupted() -> TrainingInterrupted:
         save_checkpoint()
-        return TrainingInterrupted(
-            f"training stopped by SIGTERM at epoch {progress.epoch}; checkpoint saved to "
-            f"{env.checkpoint_dir}. Run the job again with the same checkpoint location "
-            "to resume."
-        )
+        return checkpoint.interruption(env.checkpoint_dir, progress.epoch)
 
     with instruments:
         if resume is not None:
