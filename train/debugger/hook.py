@@ -126,8 +126,15 @@ def _prepare_out_dir(out_dir: Path, resuming: bool) -> None:
 def _saves_relu_inputs(config: HookConfig) -> bool:
     patterns = [c.get("CollectionParameters", {}).get("include_regex", "")
                 for c in config.raw.get("CollectionConfigurations") or []]
-    return any(re.search(p, "layer1.0.relu_input_0") for p in patterns if p) or (
-        "relu_input" in config.collection_names())
+    return "relu_input" in config.collection_names() or any(
+        _matches(pattern, "layer1.0.relu_input_0") for pattern in patterns if pattern)
+
+
+def _matches(pattern: str, name: str) -> bool:
+    try:
+        return re.search(pattern, name) is not None
+    except re.error:  # smdebug reports a bad include_regex itself
+        return False
 
 
 def _disable_inplace_relu(model: nn.Module) -> None:
