@@ -7,9 +7,10 @@ own local mode cannot do this; this script can, for two kinds of channel:
 
 * ``--rec CHANNEL=PATH``: the bytes of a ``.rec`` file (or of every ``.rec`` in a folder);
 * ``--manifest CHANNEL=PATH``: an augmented manifest with ``RecordWrapperType=RecordIO``: per
-  line, one RecordIO record per attribute in ``AttributeNames`` order; the image reference's
-  record holds the image file's bytes (found under ``--images`` as the train command finds them
-  in File mode), every other attribute's record its JSON value.
+  line, one RecordIO record per attribute in ``AttributeNames`` order; the record of the image
+  reference (the first attribute) and of every attribute ending in ``-ref`` (a segmentation
+  label PNG) holds the referenced file's bytes, found under ``--images`` as the train command
+  finds them in File mode; every other attribute's record holds its JSON value.
 
 ``--configure`` writes the channels into ``input/config/inputdataconfig.json`` (Pipe mode,
 content type, RecordWrapperType, AttributeNames). After ``--`` give a command (e.g. ``train``):
@@ -44,6 +45,7 @@ from train.errors import UserError
 CHUNK = 1 << 20
 POLL_SECONDS = 0.02
 RECORDIO = "application/x-recordio"
+REF_SUFFIX = "-ref"
 
 Feed = Callable[[], Iterator[bytes]]
 
@@ -76,10 +78,10 @@ def manifest_feed(path: Path, images: Path, attribute_names: tuple[str, ...],
             if name not in obj:
                 raise UserError(f"{where} has no attribute {name!r} (AttributeNames "
                                 f"{list(attribute_names)}); SageMaker would fail the job")
-            if i == 0:
+            if i == 0 or name.endswith(REF_SUFFIX):  # SageMaker streams the object's bytes
                 relative = resolver.resolve(obj[name], where)
                 if relative is None:
-                    raise UserError(f"{where}: image {obj[name]} not found under {images}")
+                    raise UserError(f"{where}: {name} {obj[name]} not found under {images}")
                 records.append(images / relative)
             else:
                 records.append(json.dumps(obj[name]).encode())

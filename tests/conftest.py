@@ -17,12 +17,16 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-def _load_digits_builder():
-    spec = importlib.util.spec_from_file_location("digits_data", REPO / "local_test" /
-                                                  "digits_data.py")
+def load_local_test_script(name: str):
+    """A ``local_test/<name>.py`` script (not a package) as a module."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "local_test" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     return module
+
+
+def _load_digits_builder():
+    return load_local_test_script("digits_data")
 
 
 def stop_process(proc: subprocess.Popen, grace_s: float = 10) -> None:

@@ -39,6 +39,8 @@ SUCCESS_FILE = "output/success"
 INPUT_MODE_FILE = "File"
 INPUT_MODE_PIPE = "Pipe"
 INPUT_MODE_FASTFILE = "FastFile"
+# A channel's RecordWrapperType that frames every record (augmented manifests in Pipe mode).
+RECORD_WRAPPER_RECORDIO = "RecordIO"
 
 # SageMaker copies the first 1024 characters of output/failure into FailureReason.
 FAILURE_REASON_CHARS = 1024

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 import platform
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +25,7 @@ from train.errors import TrainingInterrupted, UserError
 from train.hyperparameters import Hyperparameters
 from train.optim import EarlyStopping, build_optimizer, build_scheduler
 from train.pretrained import WEIGHTS_CHANNEL, load_imagenet_weights
+from train.seeding import choose_seed
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def run(env: TrainingEnv, stop: StopRequest) -> dict[str, float]:
     _check_supported(env)
     device = _select_device()
     resume = checkpoint.load(env.checkpoint_dir)
-    seed = _choose_seed(params, resume)
+    seed = choose_seed(params.seed, resume)
     torch.manual_seed(seed)
 
     _, height, width = params.input_shape
@@ -226,18 +226,6 @@ def _select_device() -> torch.device:
         return torch.device("cuda")
     log.info("training on CPU (%d threads)", torch.get_num_threads())
     return torch.device("cpu")
-
-
-def _choose_seed(params: Hyperparameters, resume: dict[str, Any] | None) -> int:
-    """A fixed seed also makes kernels deterministic; without one, cuDNN may autotune."""
-    deterministic = params.seed is not None
-    torch.use_deterministic_algorithms(deterministic, warn_only=True)
-    torch.backends.cudnn.benchmark = not deterministic
-    if resume is not None:
-        return int(resume["seed"])  # the same data order and augmentations as before
-    if params.seed is not None:
-        return params.seed
-    return int.from_bytes(os.urandom(4), "little")
 
 
 def _check_num_classes(params: Hyperparameters, data: Data) -> int:

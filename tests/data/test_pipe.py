@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import random
 import threading
 import time
@@ -10,7 +9,7 @@ import time
 import pytest
 import torch
 
-from tests.conftest import REPO
+from tests.conftest import load_local_test_script
 from tests.data.conftest import draw_hand
 from train.data.base import RawSample
 from train.data.dataset import Batch, ImageDataset
@@ -23,11 +22,7 @@ from train.errors import UserError
 
 
 def _emulator():
-    spec = importlib.util.spec_from_file_location("pipe_emulator",
-                                                  REPO / "local_test" / "pipe_emulator.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+    return load_local_test_script("pipe_emulator")
 
 
 @pytest.fixture

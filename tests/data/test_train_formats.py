@@ -24,12 +24,15 @@ pytestmark = pytest.mark.slow
 
 RECORDIO = "application/x-recordio"
 IMAGE = "application/x-image"
-# Built-in hyperparameter names only (plus seed and num_workers for a repeatable test).
+# Built-in hyperparameter names only (plus seed and num_workers for a repeatable test). With
+# 160 training images the run's path depends on the CPU's float kernels: 12 epochs at lr 0.002
+# peaked at 0.975 on one machine and 0.925 on another (AMD EPYC); 20 epochs at lr 0.001 reach
+# 0.95 by epoch 8 and end at 0.975-1.0 there.
 DIGITS_HPS = {
     "num_layers": "18", "image_shape": "3,32,32", "num_classes": "10",
-    "num_training_samples": "160", "mini_batch_size": "16", "epochs": "12",
-    "learning_rate": "0.002", "optimizer": "adam", "lr_scheduler_step": "7",
-    "lr_scheduler_factor": "0.1", "checkpoint_frequency": "12", "seed": "1", "num_workers": "0",
+    "num_training_samples": "160", "mini_batch_size": "16", "epochs": "20",
+    "learning_rate": "0.001", "optimizer": "adam", "lr_scheduler_step": "14",
+    "lr_scheduler_factor": "0.1", "checkpoint_frequency": "20", "seed": "1", "num_workers": "0",
 }
 
 
@@ -54,10 +57,10 @@ def _rec_channels(recordio_dir, tmp_path):
 def test_recordio_job_reaches_95_percent(recordio_dir, tmp_path):
     base = make_opt_ml(tmp_path / "job", DIGITS_HPS, _rec_channels(recordio_dir, tmp_path),
                        input_config={"train": _cfg(RECORDIO), "validation": _cfg(RECORDIO)})
-    result = run_train(base, timeout=600)
+    result = run_train(base, timeout=900)
     assert result.returncode == 0, result.log[-3000:]
     accuracies = _accuracies(result.log)
-    assert len(accuracies) == 12
+    assert len(accuracies) == 20
     assert max(accuracies) >= 0.95, accuracies
     meta = artifact.load_metadata(base / "model")
     assert meta.metrics["validation:accuracy"] >= 0.95  # the exported (best) weights

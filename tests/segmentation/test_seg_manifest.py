@@ -146,11 +146,6 @@ def test_colour_png_without_a_color_map(tmp_path: Path, small_gt: Path) -> None:
                                "'<label>-metadata' has an internal-color-map")
 
 
-def test_pipe_mode_names_the_fix(tmp_path: Path, small_gt: Path) -> None:
-    _fails(tmp_path, small_gt, "Pipe input mode, which semantic segmentation does not read "
-                               "yet; set input_mode='File'", input_mode="Pipe")
-
-
 def test_train_command_writes_client_error(tmp_path: Path, small_gt: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     from train import cli

@@ -21,8 +21,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 Target = int | tuple[int, ...]
+Sample = TypeVar("Sample")  # what a stream yields: a RawSample, or an image/mask pair
 
 
 @dataclass(frozen=True)
@@ -33,11 +35,11 @@ class RawSample:
 
 
 @dataclass(frozen=True)
-class Streamed:
+class Streamed(Generic[Sample]):
     """A stream's sample at ``position`` in its pass, handed to the dataset as an "index"."""
 
     position: int
-    sample: RawSample
+    sample: Sample
 
 
 class Reader(ABC):
@@ -81,12 +83,12 @@ class FileListReader(Reader):
         return list(self._targets)
 
 
-class StreamReader(ABC):
+class StreamReader(ABC, Generic[Sample]):
     """Samples of one channel that can only be read in order, one pass after another."""
 
     class_names: list[str] | None = None
 
     @abstractmethod
-    def read_pass(self, pass_index: int) -> Iterator[RawSample]:
+    def read_pass(self, pass_index: int) -> Iterator[Sample]:
         """Yield pass ``pass_index`` (0, 1, ... in this process) from its first sample to its
         last; raise ``UserError`` for data that cannot be parsed."""

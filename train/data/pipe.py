@@ -11,8 +11,10 @@ Two stream formats, both RecordIO-framed:
     the bytes of ``.rec`` files (``application/x-recordio``): one image record each.
 ``ManifestStream``
     an augmented manifest with ``RecordWrapperType=RecordIO``: for every manifest line one
-    record per attribute, in ``AttributeNames`` order; the image reference's record holds the
-    image bytes, the label attribute's record holds its JSON value.
+    record per attribute, in ``AttributeNames`` order. SageMaker sends the bytes of the S3
+    object an attribute ending in ``-ref`` points to (the image), and the JSON value of any
+    other attribute (the label). Semantic segmentation's label PNGs arrive the same way
+    (``train.segmentation.pipe``), through ``FifoStream`` and ``attribute_groups``.
 
 A regular file in place of a FIFO is read the same way (handy for tests).
 """
@@ -25,9 +27,10 @@ import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from train.data.base import RawSample, StreamReader
+from train.contract import RECORD_WRAPPER_RECORDIO
+from train.data.base import RawSample, Sample, StreamReader
 from train.data.labels import LabelSpec
 from train.data.manifest import label_value
 from train.data.recordio import RecordIOError, iter_records, unpack_image
@@ -62,23 +65,23 @@ def open_fifo(path: Path, channel: str, wait_seconds: float) -> BinaryIO:
     return open(path, "rb", buffering=READ_BUFFER)
 
 
-class _PipeStream(StreamReader):
-    def __init__(self, data_dir: Path, channel: str, labels: LabelSpec, *,
-                 wait_seconds: float, rank: int = 0, num_replicas: int = 1) -> None:
-        if labels.num_classes is None:
-            raise UserError(
-                f"channel {channel!r} uses Pipe mode, where the data is not read before "
-                "training starts; set the hyperparameter num_classes"
-            )
+class FifoStream(StreamReader[Sample]):
+    """A channel read pass by pass from its FIFOs; subclasses turn the bytes into samples.
+
+    With ``num_replicas`` > 1 each rank keeps every ``num_replicas``-th sample."""
+
+    #: Appended to a framing error's message: the likely cause for this kind of stream.
+    hint = ""
+
+    def __init__(self, data_dir: Path, channel: str, *, wait_seconds: float, rank: int = 0,
+                 num_replicas: int = 1) -> None:
         self.data_dir = data_dir
         self.channel = channel
-        self.labels = labels
         self.wait_seconds = wait_seconds
         self.rank = rank
         self.num_replicas = num_replicas
-        self.class_names = [str(i) for i in range(labels.num_classes)]
 
-    def read_pass(self, pass_index: int) -> Iterator[RawSample]:
+    def read_pass(self, pass_index: int) -> Iterator[Sample]:
         path = fifo_path(self.data_dir, self.channel, pass_index)
         with open_fifo(path, self.channel, self.wait_seconds) as fh:
             try:
@@ -86,17 +89,31 @@ class _PipeStream(StreamReader):
                     if number % self.num_replicas == self.rank:
                         yield sample
             except RecordIOError as exc:
-                raise UserError(f"channel {self.channel!r}: {exc}. {self._hint}") from None
+                raise UserError(f"channel {self.channel!r}: {exc}. {self.hint}") from None
 
-    _hint = ""
-
-    def _samples(self, fh: BinaryIO, source: str) -> Iterator[RawSample]:
+    def _samples(self, fh: BinaryIO, source: str) -> Iterator[Sample]:
         raise NotImplementedError
 
 
-class RecordIOStream(_PipeStream):
-    _hint = ("Point the channel at the .rec file(s) only: in Pipe mode every object under the "
-             "S3 prefix is streamed, .idx and .lst files included")
+class _LabelledStream(FifoStream[RawSample]):
+    """Classification samples: image bytes and a class target."""
+
+    def __init__(self, data_dir: Path, channel: str, labels: LabelSpec, *,
+                 wait_seconds: float, rank: int = 0, num_replicas: int = 1) -> None:
+        if labels.num_classes is None:
+            raise UserError(
+                f"channel {channel!r} uses Pipe mode, where the data is not read before "
+                "training starts; set the hyperparameter num_classes"
+            )
+        super().__init__(data_dir, channel, wait_seconds=wait_seconds, rank=rank,
+                         num_replicas=num_replicas)
+        self.labels = labels
+        self.class_names = [str(i) for i in range(labels.num_classes)]
+
+
+class RecordIOStream(_LabelledStream):
+    hint = ("Point the channel at the .rec file(s) only: in Pipe mode every object under the "
+            "S3 prefix is streamed, .idx and .lst files included")
 
     def _samples(self, fh: BinaryIO, source: str) -> Iterator[RawSample]:
         for offset, payload in iter_records(fh, source):
@@ -106,57 +123,83 @@ class RecordIOStream(_PipeStream):
                             target=self.labels.target(record.label, where))
 
 
-class ManifestStream(_PipeStream):
-    _hint = ("An augmented manifest needs RecordWrapperType=RecordIO so that each attribute "
-             "arrives as its own record")
+MANIFEST_HINT = ("An augmented manifest needs RecordWrapperType=RecordIO so that each "
+                 "attribute arrives as its own record")
+
+
+def check_record_wrapper(channel: str, wrapper: str | None) -> None:
+    if wrapper != RECORD_WRAPPER_RECORDIO:
+        raise UserError(
+            f"channel {channel!r} streams an augmented manifest with RecordWrapperType="
+            f"{wrapper!r}; set RecordWrapperType='RecordIO' so that the image and the label "
+            "arrive as separate records"
+        )
+
+
+def check_attribute_names(channel: str, attribute_names: tuple[str, ...]) -> None:
+    if len(attribute_names) < 2:
+        raise UserError(
+            f"channel {channel!r}: AttributeNames {list(attribute_names)} must list the "
+            "image reference first and the label attribute second, e.g. "
+            '["source-ref", "my-labeling-job"]'
+        )
+
+
+def attribute_groups(fh: BinaryIO, source: str, channel: str, attribute_names: tuple[str, ...]
+                     ) -> Iterator[tuple[int, str, list[bytes]]]:
+    """One manifest line's records at a time: (sample number, where it starts, records)."""
+    width = len(attribute_names)
+    group: list[bytes] = []
+    start = 0
+    number = 0
+    for offset, payload in iter_records(fh, source):
+        if not group:
+            start = offset
+        group.append(payload)
+        if len(group) < width:
+            continue
+        yield number, f"{source}: sample {number} (byte offset {start})", group
+        group = []
+        number += 1
+    if group:
+        raise UserError(
+            f"channel {channel!r}: {source} ended inside a sample ({len(group)} of "
+            f"{width} attribute records after sample {number}); every manifest line must "
+            f"have all of AttributeNames {list(attribute_names)}"
+        )
+
+
+class ManifestStream(_LabelledStream):
+    hint = MANIFEST_HINT
 
     def __init__(self, data_dir: Path, channel: str, labels: LabelSpec, *,
                  attribute_names: tuple[str, ...], wait_seconds: float, rank: int = 0,
                  num_replicas: int = 1) -> None:
         super().__init__(data_dir, channel, labels, wait_seconds=wait_seconds, rank=rank,
                          num_replicas=num_replicas)
-        if len(attribute_names) < 2:
-            raise UserError(
-                f"channel {channel!r}: AttributeNames {list(attribute_names)} must list the "
-                "image reference first and the label attribute second, e.g. "
-                '["source-ref", "my-labeling-job"]'
-            )
+        check_attribute_names(channel, attribute_names)
         self.attribute_names = attribute_names
 
     def _samples(self, fh: BinaryIO, source: str) -> Iterator[RawSample]:
-        width = len(self.attribute_names)
         label_name = self.attribute_names[1]
-        group: list[bytes] = []
-        start = 0
-        number = 0
-        for offset, payload in iter_records(fh, source):
-            if not group:
-                start = offset
-            group.append(payload)
-            if len(group) < width:
-                continue
-            where = f"{source}: sample {number} (byte offset {start})"
+        for number, where, group in attribute_groups(fh, source, self.channel,
+                                                     self.attribute_names):
             value = _attribute_value(group[1], label_name, where)
             yield RawSample(name=f"{source} sample {number}", data=group[0],
                             target=self.labels.target(value, where))
-            group = []
-            number += 1
-        if group:
-            raise UserError(
-                f"channel {self.channel!r}: {source} ended inside a sample ({len(group)} of "
-                f"{width} attribute records after sample {number}); every manifest line must "
-                f"have all of AttributeNames {list(self.attribute_names)}"
-            )
 
 
-def _attribute_value(payload: bytes, attribute: str, where: str):
+def attribute_json(payload: bytes, attribute: str, where: str) -> Any:
+    """The record of an attribute whose name does not end in ``-ref``: its JSON value."""
     try:
-        text = payload.decode("utf-8")
-        value = json.loads(text)
+        return json.loads(payload.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise UserError(
-            f"{where}: the record for label attribute {attribute!r} is not JSON "
+            f"{where}: the record for attribute {attribute!r} is not JSON "
             f"({payload[:16]!r}...); AttributeNames must list the image reference first and "
             "the label attribute second"
         ) from None
-    return label_value(value, attribute, where)
+
+
+def _attribute_value(payload: bytes, attribute: str, where: str) -> Any:
+    return label_value(attribute_json(payload, attribute, where), attribute, where)

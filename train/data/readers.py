@@ -25,7 +25,7 @@ from train.data.folder import ImageFolderReader
 from train.data.labels import LabelSpec, parse_label_format
 from train.data.lst import ImageListReader
 from train.data.manifest import ManifestReader, manifest_files
-from train.data.pipe import ManifestStream, RecordIOStream
+from train.data.pipe import ManifestStream, RecordIOStream, check_record_wrapper
 from train.data.rec import RecordFileReader
 from train.errors import UserError
 from train.hyperparameters import Hyperparameters
@@ -35,7 +35,6 @@ CONTENT_TYPE_RECORDIO = "application/x-recordio"
 IMAGE_CONTENT_TYPES = frozenset(
     {None, "application/x-image", "image/jpeg", "image/png", "application/octet-stream"}
 )
-RECORD_WRAPPER_RECORDIO = "RecordIO"
 
 
 def select_format(env: TrainingEnv, channel: str, params: Hyperparameters) -> str:
@@ -111,13 +110,7 @@ def _stream(env: TrainingEnv, channel: str, params: Hyperparameters, data_format
         return RecordIOStream(data_dir, channel, labels, wait_seconds=params.pipe_wait_seconds)
     if data_format == "manifest":
         config = env.channels.get(channel)
-        wrapper = config.record_wrapper_type if config else None
-        if wrapper != RECORD_WRAPPER_RECORDIO:
-            raise UserError(
-                f"channel {channel!r} streams an augmented manifest with RecordWrapperType="
-                f"{wrapper!r}; set RecordWrapperType='RecordIO' so that the image and the label "
-                "arrive as separate records"
-            )
+        check_record_wrapper(channel, config.record_wrapper_type if config else None)
         if not attribute_names:
             raise UserError(f"channel {channel!r}: a streamed augmented manifest needs "
                             "AttributeNames, e.g. [\"source-ref\", \"my-labeling-job\"]")

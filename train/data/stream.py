@@ -16,19 +16,21 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 from torch.utils.data import Sampler
 
-from train.data.base import RawSample, Streamed, StreamReader
+from train.data.base import Streamed, StreamReader
 from train.data.dataset import sample_seed
 
 log = logging.getLogger(__name__)
 
+Item = TypeVar("Item")
 
-def shuffle_buffered(items: Iterable[RawSample], size: int, rng: random.Random
-                     ) -> Iterator[RawSample]:
+
+def shuffle_buffered(items: Iterable[Item], size: int, rng: random.Random) -> Iterator[Item]:
     """Yield ``items`` in a random order using at most ``size`` of them in memory."""
-    buffer: list[RawSample] = []
+    buffer: list[Item] = []
     for item in items:
         if len(buffer) < size:
             buffer.append(item)
@@ -63,7 +65,7 @@ class StreamSampler(Sampler[Streamed]):
         # Counted here, when iteration starts: DataLoader may call iter() twice per loader.
         pass_index = self.passes
         self.passes += 1
-        samples: Iterable[RawSample] = self.reader.read_pass(pass_index)
+        samples: Iterable = self.reader.read_pass(pass_index)
         if self.shuffle_buffer > 1:
             rng = random.Random(sample_seed(self.seed, self.epoch, 0))
             samples = shuffle_buffered(samples, self.shuffle_buffer, rng)

@@ -9,7 +9,8 @@ The optional ``label_map`` channel holds ``train_label_map.json`` and
 ``validation_label_map.json`` (validation falls back to the train map): ``{"scale": k}`` floor-
 divides every value by k, then ``{"map": {"old": new}}`` renames values; 255 is never changed and
 unlisted values keep their value. Every mask is read once up front so that a bad file fails the
-job with its name before any training happens.
+job with its name before any training happens. (Pipe mode streams the same pairs as bytes and
+checks each with ``check_sample`` as it arrives: ``train.segmentation.pipe``.)
 
 Colour masks (RGB PNGs, as Ground Truth writes them) are read through a colour map, one
 ``(packed RGB, class id)`` pair per colour, taken from Ground Truth's ``internal-color-map``
@@ -18,6 +19,7 @@ Colour masks (RGB PNGs, as Ground Truth writes them) are read through a colour m
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +97,9 @@ def read_label_map(path: Path) -> LabelMap:
 
 
 def label_map_for(env: TrainingEnv, split: str) -> LabelMap:
+    if env.input_mode(LABEL_MAP_CHANNEL) == INPUT_MODE_PIPE:
+        raise UserError(f"channel {LABEL_MAP_CHANNEL!r} uses Pipe input mode; declare it with "
+                        "input_mode='File': its small JSON files are read before training")
     folder = env.channel_dir(LABEL_MAP_CHANNEL)
     for name in (f"{split}_label_map.json", "train_label_map.json"):
         if (folder / name).is_file():
@@ -130,18 +135,24 @@ def find_pairs(images_dir: Path, masks_dir: Path, split: str) -> list[Pair]:
     return [Pair(images[key], masks[key]) for key in images]
 
 
-def read_mask(path: Path, colors: ColorMap = ()) -> np.ndarray:
+def open_image(source: Path | bytes) -> Image.Image:
+    """A file (File mode) or a streamed record's bytes (Pipe mode), opened lazily."""
+    return Image.open(source if isinstance(source, Path) else io.BytesIO(source))
+
+
+def read_mask(source: Path | bytes, colors: ColorMap = (), name: str = "") -> np.ndarray:
     """The mask's 8-bit values (palette indices or gray levels), shape (H, W); with ``colors``
-    an RGB mask's colours become their class ids."""
+    an RGB mask's colours become their class ids. ``name`` names it in errors."""
+    name = name or str(source)
     try:
-        with Image.open(path) as img:
+        with open_image(source) as img:
             if colors and img.mode in COLOR_MODES:
-                return _colors_to_classes(np.array(img.convert("RGB")), colors, path)
+                return _colors_to_classes(np.array(img.convert("RGB")), colors, name)
             if img.mode not in MASK_MODES:
                 hint = (" (RGB masks need a Ground Truth manifest whose '<label>-metadata' has "
                         "an internal-color-map)" if img.mode in COLOR_MODES else "")
                 raise UserError(
-                    f"annotation {path} has mode {img.mode}; save masks as 8-bit palette (P) or "
+                    f"annotation {name} has mode {img.mode}; save masks as 8-bit palette (P) or "
                     f"grayscale (L) PNGs whose pixel values are class indices (255 = ignore)"
                     f"{hint}"
                 )
@@ -149,10 +160,10 @@ def read_mask(path: Path, colors: ColorMap = ()) -> np.ndarray:
     except UserError:
         raise
     except Exception as exc:
-        raise UserError(f"annotation {path} cannot be read as a PNG ({exc}); replace it") from exc
+        raise UserError(f"annotation {name} cannot be read as a PNG ({exc}); replace it") from exc
 
 
-def _colors_to_classes(rgb: np.ndarray, colors: ColorMap, path: Path) -> np.ndarray:
+def _colors_to_classes(rgb: np.ndarray, colors: ColorMap, name: str) -> np.ndarray:
     rgb = rgb.astype(np.int64)
     packed = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
     found, inverse = np.unique(packed, return_inverse=True)
@@ -161,7 +172,7 @@ def _colors_to_classes(rgb: np.ndarray, colors: ColorMap, path: Path) -> np.ndar
     if unknown:
         known = ", ".join(f"#{c:06x}={i}" for c, i in colors)
         raise UserError(
-            f"annotation {path} has colour(s) {', '.join(f'#{c:06x}' for c in unknown[:5])} "
+            f"annotation {name} has colour(s) {', '.join(f'#{c:06x}' for c in unknown[:5])} "
             f"that the internal-color-map does not list (it has {known}); fix the label PNG or "
             "add the colour to the manifest line's metadata"
         )
@@ -169,40 +180,42 @@ def _colors_to_classes(rgb: np.ndarray, colors: ColorMap, path: Path) -> np.ndar
     return classes[inverse.reshape(packed.shape)]
 
 
-def check_pair(pair: Pair, table: np.ndarray, num_classes: int) -> None:
+def check_sample(image: Path | bytes, mask: Path | bytes, colors: ColorMap, table: np.ndarray,
+                 num_classes: int, image_name: str, mask_name: str) -> None:
+    """Fail with the file's name unless the image opens, the mask has its size and every
+    class value (after the label map) is below ``num_classes`` or 255."""
     try:
-        with Image.open(pair.image) as img:
+        with open_image(image) as img:
             size = img.size
     except Exception as exc:
-        raise UserError(f"image {pair.image} cannot be read ({exc}); replace or remove it"
+        raise UserError(f"image {image_name} cannot be read ({exc}); replace or remove it"
                         ) from exc
-    mask = read_mask(pair.mask, pair.colors)
-    if (mask.shape[1], mask.shape[0]) != size:
+    values = read_mask(mask, colors, mask_name)
+    if (values.shape[1], values.shape[0]) != size:
         raise UserError(
-            f"annotation {pair.mask} is {mask.shape[1]}x{mask.shape[0]} but its image "
-            f"{pair.image} is {size[0]}x{size[1]}; a mask must have its image's exact size"
+            f"annotation {mask_name} is {values.shape[1]}x{values.shape[0]} but its image "
+            f"{image_name} is {size[0]}x{size[1]}; a mask must have its image's exact size"
         )
-    labels = np.unique(table[mask])
+    labels = np.unique(table[values])
     bad = labels[(labels >= num_classes) & (labels != IGNORE_INDEX)]
     if bad.size:
         raise UserError(
-            f"annotation {pair.mask} has class value(s) {bad.tolist()} (after the label map) "
+            f"annotation {mask_name} has class value(s) {bad.tolist()} (after the label map) "
             f">= num_classes={num_classes}; use values 0-{num_classes - 1} and 255 for ignored "
             "pixels, raise num_classes, or add a label_map channel"
         )
 
 
+def check_pair(pair: Pair, table: np.ndarray, num_classes: int) -> None:
+    check_sample(pair.image, pair.mask, pair.colors, table, num_classes, str(pair.image),
+                 str(pair.mask))
+
+
 def load_split(env: TrainingEnv, split: str, num_classes: int, required: bool) -> Split | None:
-    """The channel's pairs, every one checked: an augmented manifest (``-ref`` labels) or
-    images in ``split`` with same-named masks in ``<split>_annotation``."""
+    """A File-mode channel's pairs, every one checked: an augmented manifest (``-ref`` labels)
+    or images in ``split`` with same-named masks in ``<split>_annotation``. Pipe-mode channels
+    are streams (``train.segmentation.pipe``)."""
     images_dir = env.channel_dir(split)
-    if env.input_mode(split) == INPUT_MODE_PIPE:
-        raise UserError(
-            f"channel {split!r} uses Pipe input mode, which semantic segmentation does not "
-            "read yet; set input_mode='File' (or 'FastFile') for it. File mode reads the same "
-            "augmented manifest, with the images and label PNGs in a channel named "
-            f"'{split}_images' or 'images'"
-        )
     if is_manifest_channel(env, split):
         pairs = [Pair(image, mask, colors) for image, mask, colors in read_manifest(env, split)]
     elif not required and not images_dir.is_dir():

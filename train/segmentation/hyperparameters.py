@@ -41,7 +41,8 @@ class SegmentationHyperparameters:
     # --- data ---
     num_classes: int | None = hp(None, "int", "Number of classes (required).", min=2, max=254)
     num_training_samples: int | None = hp(
-        None, "int", "Number of training images (informational; a mismatch is logged).", min=1
+        None, "int", "Number of training images: required in Pipe mode, where it plans the "
+        "learning-rate schedule; in File mode a mismatch is logged.", min=1
     )
     base_size: int = hp(520, "int", "Long side before the random 0.5-2.0 scale.", gt=16)
     crop_size: int = hp(240, "int", "Square training crop (rounded up to a multiple of 8).",
@@ -73,6 +74,14 @@ class SegmentationHyperparameters:
     syncbn: bool = hp(False, "bool", "Accepted for compatibility (training is single-instance).")
     # --- ours ---
     seed: int | None = hp(None, "int", "Seed every random generator.", min=0)
+    pipe_wait_seconds: float = hp(
+        300.0, "float", "Pipe mode: how long to wait for a channel's next FIFO to appear.",
+        gt=0.0, max=86400.0,
+    )
+    shuffle_buffer_size: int = hp(
+        256, "int", "Pipe mode: training pairs held in the shuffle buffer (0 or 1: stream "
+        "order).", min=0,
+    )
     num_workers: int | None = hp(
         None, "int", "Data-loading processes (default: one per core, at most 8, with a GPU; "
         "cores // 4 on CPU).", min=0)

@@ -10,6 +10,10 @@ epoch and on SIGTERM after the current batch: model, optimizer, scheduler, early
 best epoch's weights, the position within the epoch and the RNG state. A job that finds one
 resumes at that batch; with a fixed ``seed`` it ends with the weights of an uninterrupted run.
 
+Pipe-mode channels are streams (``train.segmentation.pipe``) read one pass per epoch through
+``train.data.stream.StreamSampler``; the schedule is planned from ``num_training_samples``, and
+a resumed epoch restarts from the stream's first pair.
+
 SageMaker Debugger and Profiler (``train.debugger``) run when their configs exist: the main
 head's ``CrossEntropyLoss`` is the registered loss (``CrossEntropyLoss_output_0``), TRAIN mode
 while training and EVAL for each validation pass.
@@ -19,7 +23,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 import platform
 import signal
 from collections.abc import Callable, Iterable
@@ -39,15 +42,18 @@ from train import checkpoint
 from train.contract import TrainingEnv
 from train.data.dataset import EpochSampler
 from train.data.loading import default_num_workers
+from train.data.stream import StreamSampler
 from train.debugger import Instruments
 from train.errors import TrainingInterrupted, UserError
 from train.optim import EarlyStopping
 from train.pretrained import WEIGHTS_CHANNEL, load_imagenet_weights
+from train.seeding import choose_seed
 from train.segmentation import hyperparameters, metrics
-from train.segmentation.data import IGNORE_INDEX, load_split
+from train.segmentation.data import IGNORE_INDEX, Split
 from train.segmentation.dataset import SegmentationDataset
 from train.segmentation.hyperparameters import SegmentationHyperparameters
 from train.segmentation.optim import build_optimizer, build_scheduler
+from train.segmentation.pipe import SegmentationStream, load_channel
 from train.segmentation.transforms import EvalTransform, TrainTransform
 
 log = logging.getLogger(__name__)
@@ -85,28 +91,29 @@ def run(env: TrainingEnv, stop: Callable[[], bool]) -> dict[str, float]:
     if len(env.resources.hosts) > 1:
         raise UserError("this version trains on one instance; use instance_count=1")
     resume = checkpoint.load(env.checkpoint_dir)
-    seed = _choose_seed(params, resume)
+    seed = choose_seed(params.seed, resume)
     torch.manual_seed(seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     num_classes = params.num_classes or 0
-    train_split = load_split(env, "train", num_classes, required=True)
-    val_split = load_split(env, "validation", num_classes, required=False)
-    if train_split is None or len(train_split.pairs) < 2:
-        raise UserError("the train channel needs at least 2 annotated images")
-    if params.num_training_samples not in (None, len(train_split.pairs)):
-        log.warning("num_training_samples=%s but the train channel has %d images",
-                    params.num_training_samples, len(train_split.pairs))
+    train_data = load_channel(env, "train", num_classes, required=True,
+                              wait_seconds=params.pipe_wait_seconds)
+    val_data = load_channel(env, "validation", num_classes, required=False,
+                            wait_seconds=params.pipe_wait_seconds)
+    train_count = _training_samples(train_data, params)
     workers = (params.num_workers if params.num_workers is not None
                else default_num_workers(device.type == "cuda"))
-    train_set = SegmentationDataset(
-        train_split, TrainTransform(base_size=params.base_size, crop=params.crop), seed)
-    sampler = EpochSampler(len(train_set), shuffle=True, seed=seed)
-    val_set = None if val_split is None else SegmentationDataset(
-        val_split, EvalTransform(crop=params.crop), seed)
+    train_set = _dataset(train_data, TrainTransform(base_size=params.base_size,
+                                                    crop=params.crop), seed)
+    sampler = _sampler(train_data, params.shuffle_buffer_size, seed, shuffle=True)
+    val_set = val_sampler = None
+    if val_data is not None:
+        val_set = _dataset(val_data, EvalTransform(crop=params.crop), seed)
+        # One sampler for the whole job: a stream's sampler counts the FIFOs it has read.
+        val_sampler = _sampler(val_data, 0, seed, shuffle=False)
 
     model = _build_model(env, params).to(device)
     optimizer = build_optimizer(params, model.parameters())
-    batches_per_epoch = -(-len(train_set) // params.mini_batch_size)
+    batches_per_epoch = -(-train_count // params.mini_batch_size)
     scheduler = build_scheduler(params, optimizer, batches_per_epoch)
     stopper = EarlyStopping(min_epochs=params.early_stopping_min_epochs,
                             patience=params.early_stopping_patience,
@@ -118,6 +125,10 @@ def run(env: TrainingEnv, stop: Callable[[], bool]) -> dict[str, float]:
         _restore(resume, model, optimizer, scheduler, stopper, progress)
         log.info("resuming from checkpoint %s at epoch %d, sample %d", env.checkpoint_dir,
                  progress.epoch, progress.batch_samples)
+        if isinstance(train_data, SegmentationStream) and progress.batch_samples:
+            # A FIFO cannot be rewound or skipped into: the epoch starts over (documented).
+            log.warning("Pipe mode: epoch %d restarts from its first sample", progress.epoch)
+            progress.batch_samples, progress.loss_sum, progress.loss_count = 0, 0.0, 0
 
     # The main head's loss as a module, so the debugger hook records CrossEntropyLoss_output_0.
     criterion = nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
@@ -151,12 +162,14 @@ def run(env: TrainingEnv, stop: Callable[[], bool]) -> dict[str, float]:
             if not train_one_epoch(model, loader, criterion, optimizer, scheduler, device,
                                    stop, progress, instruments.after_step):
                 raise interrupted()
+            _check_streamed_count(train_data, progress.batch_samples, train_count, epoch)
             loss = progress.loss_sum / max(progress.loss_count, 1)
             cm = None
             if val_set is not None:
                 instruments.eval_mode()
                 cm = evaluate(model, _loader(val_set, params.validation_mini_batch_size,
-                                             workers), num_classes, device, criterion)
+                                             workers, val_sampler),
+                              num_classes, device, criterion)
             metrics.log_epoch(epoch, env.resources.current_host, loss, cm)
             progress.last_metrics = {"train:loss": loss}
             stop_early = False
@@ -187,16 +200,50 @@ def run(env: TrainingEnv, stop: Callable[[], bool]) -> dict[str, float]:
     return final
 
 
-def _choose_seed(params: SegmentationHyperparameters, resume: dict[str, Any] | None) -> int:
-    """A fixed seed also makes kernels deterministic; a resumed job keeps its first seed."""
-    deterministic = params.seed is not None
-    torch.use_deterministic_algorithms(deterministic, warn_only=True)
-    torch.backends.cudnn.benchmark = not deterministic
-    if resume is not None:
-        return int(resume["seed"])  # the same data order and augmentations as before
-    if params.seed is not None:
-        return params.seed
-    return int.from_bytes(os.urandom(4), "little") % 2**31
+def _training_samples(data: Split | SegmentationStream | None,
+                      params: SegmentationHyperparameters) -> int:
+    """How many pairs an epoch trains on: counted in File mode, declared in Pipe mode."""
+    if isinstance(data, SegmentationStream):
+        if params.num_training_samples is None:
+            raise UserError(
+                "Pipe mode: set the hyperparameter num_training_samples (the number of lines "
+                "in the train manifest), as the built-in algorithm requires: the stream is "
+                "not read before training, and the learning-rate schedule is planned in "
+                "batches per epoch"
+            )
+        return params.num_training_samples
+    if data is None or len(data.pairs) < 2:
+        raise UserError("the train channel needs at least 2 annotated images")
+    if params.num_training_samples not in (None, len(data.pairs)):
+        log.warning("num_training_samples=%s but the train channel has %d images",
+                    params.num_training_samples, len(data.pairs))
+    return len(data.pairs)
+
+
+def _check_streamed_count(data: Split | SegmentationStream, seen: int, declared: int,
+                          epoch: int) -> None:
+    if not isinstance(data, SegmentationStream):
+        return
+    if seen == 0:
+        raise UserError(f"Pipe mode: channel 'train' streamed no samples in epoch {epoch}; "
+                        "check that its manifest has lines")
+    if seen != declared:
+        log.warning("Pipe mode: epoch %d streamed %d training pairs but num_training_samples="
+                    "%d; set it to the manifest's line count so that the learning-rate "
+                    "schedule ends with the last epoch", epoch, seen, declared)
+
+
+def _dataset(data: Split | SegmentationStream, transform: TrainTransform | EvalTransform,
+             seed: int) -> SegmentationDataset:
+    pairs = None if isinstance(data, SegmentationStream) else data.pairs
+    return SegmentationDataset(pairs, data.table, transform, seed)
+
+
+def _sampler(data: Split | SegmentationStream, shuffle_buffer: int, seed: int, *,
+             shuffle: bool) -> EpochSampler | StreamSampler | None:
+    if isinstance(data, SegmentationStream):
+        return StreamSampler(data, shuffle_buffer=shuffle_buffer, seed=seed)
+    return EpochSampler(len(data.pairs), shuffle=True, seed=seed) if shuffle else None
 
 
 def _restore(state: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer,
@@ -218,7 +265,8 @@ def _ignore_sigterm(_worker_id: int) -> None:
 
 
 def _loader(dataset: SegmentationDataset, batch_size: int, workers: int,
-            sampler: EpochSampler | None = None) -> torch.utils.data.DataLoader:
+            sampler: EpochSampler | StreamSampler | None = None
+            ) -> torch.utils.data.DataLoader:
     return torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
         worker_init_fn=_ignore_sigterm,
