@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -142,6 +143,10 @@ class FrameworkProfiler:
     def _sync(self) -> None:
         """Start before the window's first step; stop after its last."""
         if self._profile is None and not self._done and self.window.contains(self.step):
+            # Kineto writes "USDT: profiler_start/stop" lines, and on CPU-only hosts an "ERROR:
+            # gpuGetDeviceCount failed", to stderr on every window; CloudWatch readers take
+            # them for failures. Level 6 silences them; a user's own setting wins.
+            os.environ.setdefault("KINETO_LOG_LEVEL", "6")
             activities = [torch.profiler.ProfilerActivity.CPU]
             if self.cuda:
                 activities.append(torch.profiler.ProfilerActivity.CUDA)
