@@ -37,6 +37,17 @@ def hp(default: Any, kind: str, doc: str, **rules: Any) -> Any:
     return field(default=default, metadata={"kind": kind, "doc": doc, **rules})
 
 
+# Pipe-mode settings, declared alike by classification and segmentation.
+def pipe_wait_seconds_hp() -> Any:
+    return hp(300.0, "float", "Pipe mode: how long to wait for a channel's next FIFO to appear.",
+              gt=0.0, max=86400.0)
+
+
+def shuffle_buffer_size_hp(default: int, what: str) -> Any:
+    return hp(default, "int", f"Pipe mode: {what} held in the shuffle buffer (0 or 1: stream "
+              "order).", min=0)
+
+
 @dataclass(frozen=True)
 class Hyperparameters:
     # --- model ---
@@ -88,14 +99,8 @@ class Hyperparameters:
         None, "str", "File-mode manifests: the S3 prefix the images channel was copied from "
         "(default: match the longest tail of each source-ref's bucket/key)."
     )
-    pipe_wait_seconds: float = hp(
-        300.0, "float", "Pipe mode: how long to wait for a channel's next FIFO to appear.",
-        gt=0.0, max=86400.0,
-    )
-    shuffle_buffer_size: int = hp(
-        1024, "int", "Pipe mode: training samples held in the shuffle buffer (0 or 1: stream "
-        "order).", min=0,
-    )
+    pipe_wait_seconds: float = pipe_wait_seconds_hp()
+    shuffle_buffer_size: int = shuffle_buffer_size_hp(1024, "training samples")
     # --- optimisation ---
     epochs: int = hp(30, "int", "Passes over the training data.", min=1)
     mini_batch_size: int = hp(32, "int", "Batch size.", min=1, aliases=("batch-size",))

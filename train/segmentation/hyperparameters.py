@@ -22,6 +22,8 @@ from train.hyperparameters import (
     _unquote,
     hp,
     parse_epoch_list,
+    pipe_wait_seconds_hp,
+    shuffle_buffer_size_hp,
 )
 
 OPTIMIZERS = ("sgd", "adam", "adagrad", "nag", "rmsprop")
@@ -74,14 +76,8 @@ class SegmentationHyperparameters:
     syncbn: bool = hp(False, "bool", "Accepted for compatibility (training is single-instance).")
     # --- ours ---
     seed: int | None = hp(None, "int", "Seed every random generator.", min=0)
-    pipe_wait_seconds: float = hp(
-        300.0, "float", "Pipe mode: how long to wait for a channel's next FIFO to appear.",
-        gt=0.0, max=86400.0,
-    )
-    shuffle_buffer_size: int = hp(
-        256, "int", "Pipe mode: training pairs held in the shuffle buffer (0 or 1: stream "
-        "order).", min=0,
-    )
+    pipe_wait_seconds: float = pipe_wait_seconds_hp()
+    shuffle_buffer_size: int = shuffle_buffer_size_hp(256, "training pairs")
     num_workers: int | None = hp(
         None, "int", "Data-loading processes (default: one per core, at most 8, with a GPU; "
         "cores // 4 on CPU).", min=0)
