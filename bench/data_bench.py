@@ -46,7 +46,7 @@ from train.data.stream import StreamSampler
 from train.transforms import train_transform
 
 ROOT = Path(__file__).resolve().parent
-REFERENCE_REC = ROOT.parent.parent / "shared/data/recordio/digits_train.rec"
+REFERENCE_REC = ROOT.parent / "tests/fixtures/reference/recordio/digits_train.rec"
 BATCH = 32
 
 

@@ -7,7 +7,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
-shared="$root/../shared/data/recordio"
+shared="$root/tests/fixtures/reference/recordio"
 train_rec="${1:-$shared/digits_train.rec}"
 validation_rec="${2:-$shared/digits_val.rec}"
 hyperparameters="${3:-$here/test_dir/input/config/hyperparameters.json}"

@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# Files made by the tools we interoperate with (MXNet's im2rec, Ground Truth); provenance and
+# licence in its README. Checked in, so a fresh clone runs every test.
+REFERENCE_DATA = REPO / "tests" / "fixtures" / "reference"
 BIN = Path(sys.executable).parent
 
 

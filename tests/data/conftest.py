@@ -11,29 +11,21 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import REFERENCE_DATA
 from train.data.lst import parse_lst
 from train.data.recordio import iter_records, unpack_image
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED_DATA = (REPO / "../shared/data").resolve()
 GT_LABEL = "lab1-labeling-job"
-
-
-def _shared(sub: str) -> Path:
-    path = SHARED_DATA / sub
-    if not path.is_dir():
-        pytest.skip(f"reference data not found at {path} (see shared/data/README.md)")
-    return path
 
 
 @pytest.fixture(scope="session")
 def recordio_dir() -> Path:
-    return _shared("recordio")
+    return REFERENCE_DATA / "recordio"
 
 
 @pytest.fixture(scope="session")
 def groundtruth_dir() -> Path:
-    return _shared("groundtruth")
+    return REFERENCE_DATA / "groundtruth"
 
 
 def manifest_objects(path: Path) -> list[dict]:

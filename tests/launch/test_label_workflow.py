@@ -1,17 +1,17 @@
-"""``launch.label_workflow`` (seed Lab 3) on the real Ground Truth manifest in shared data."""
+"""``launch.label_workflow`` (seed Lab 3) on the real Ground Truth manifest (reference data)."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
 
 import boto3
 
 from launch import label_workflow
+from tests.conftest import REFERENCE_DATA
 from tests.launch.conftest import BUCKET, JOB_ARGS, REGION
 
-OUTPUT_MANIFEST = Path("/work/shared/data/groundtruth/output.manifest")
+OUTPUT_MANIFEST = REFERENCE_DATA / "groundtruth" / "output.manifest"
 LABEL = "lab1-labeling-job"
 
 
