@@ -12,8 +12,11 @@ own local mode cannot do this; this script can, for two kinds of channel:
   label PNG) holds the referenced file's bytes, found under ``--images`` as the train command
   finds them in File mode; every other attribute's record holds its JSON value.
 
-``--configure`` writes the channels into ``input/config/inputdataconfig.json`` (Pipe mode,
-content type, RecordWrapperType, AttributeNames). After ``--`` give a command (e.g. ``train``):
+``--configure`` writes the channels into ``input/config/inputdataconfig.json`` exactly as
+SageMaker does: ``ContentType``, ``TrainingInputMode``, ``S3DistributionType`` and
+``RecordWrapperType``, nothing else (SageMaker never passes ``AttributeNames`` to the container:
+a stream of more than two attributes needs the job's hyperparameter ``attribute_names``, which
+the emulator reminds you of). After ``--`` give a command (e.g. ``train``):
 it runs with ``SAGEMAKER_BASE_DIR`` set, the feeding stops when it exits, and its exit status is
 returned. Without a command the FIFOs are fed until Ctrl-C (or ``--epochs`` passes each).
 
@@ -195,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         for channel, path in _pairs(args.rec, "--rec"):
             feeds[channel] = rec_feed(path)
             configs[channel] = {"ContentType": RECORDIO, "TrainingInputMode": "Pipe",
+                                "S3DistributionType": "FullyReplicated",
                                 "RecordWrapperType": "None"}
         names = tuple(args.attribute_names.split(",")) if args.attribute_names else ()
         for channel, path in _pairs(args.manifest, "--manifest"):
@@ -205,8 +209,11 @@ def main(argv: list[str] | None = None) -> int:
             content_type = RECORDIO + (f"; label-format={args.label_format}"
                                        if args.label_format else "")
             configs[channel] = {"ContentType": content_type, "TrainingInputMode": "Pipe",
-                                "RecordWrapperType": "RecordIO", "AttributeNames": list(found),
-                                "S3DistributionType": "FullyReplicated"}
+                                "S3DistributionType": "FullyReplicated",
+                                "RecordWrapperType": "RecordIO"}
+            log(f"{channel}: streaming {len(found)} records per manifest line "
+                f"{list(found)}" + ("; set the job's hyperparameter attribute_names="
+                                    f"{','.join(found)}" if len(found) > 2 else ""))
     except (UserError, OSError) as exc:
         log(f"error: {exc}")
         return 2

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from train.contract import OWN_TOOLS_CHANNEL_KEYS, SAGEMAKER_CHANNEL_KEYS
+
 REPO = Path(__file__).resolve().parents[1]
 # Files made by the tools we interoperate with (MXNet's im2rec, Ground Truth); provenance and
 # licence in its README. Checked in, so a fresh clone runs every test.
@@ -42,6 +44,31 @@ def stop_process(proc: subprocess.Popen, grace_s: float = 10) -> None:
         proc.wait()
 
 
+def channel_config(content_type: str | None = "application/x-image", mode: str = "File", *,
+                   wrapper: str = "None", distribution: str = "FullyReplicated") -> dict:
+    """One channel of ``inputdataconfig.json`` exactly as SageMaker writes it: ContentType (only
+    when the job set one), TrainingInputMode, S3DistributionType and RecordWrapperType."""
+    config = {"TrainingInputMode": mode, "S3DistributionType": distribution,
+              "RecordWrapperType": wrapper}
+    return config if content_type is None else {"ContentType": content_type, **config}
+
+
+def write_input_config(base: Path, channels: dict[str, dict], *, own_tools: bool = False
+                       ) -> None:
+    """Write ``inputdataconfig.json``, refusing keys SageMaker never writes, so that no test
+    passes on a field the platform does not send. ``own_tools``: the channels may also carry
+    what our own tools add (``AttributeNames``), for the tests of that extension."""
+    allowed = SAGEMAKER_CHANNEL_KEYS | (OWN_TOOLS_CHANNEL_KEYS if own_tools else frozenset())
+    for name, config in channels.items():
+        extra = set(config) - allowed
+        assert not extra, f"channel {name!r}: SageMaker never writes {sorted(extra)}"
+        missing = SAGEMAKER_CHANNEL_KEYS - {"ContentType"} - set(config)
+        assert not missing, f"channel {name!r}: SageMaker always writes {sorted(missing)}"
+    path = base / "input" / "config" / "inputdataconfig.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(channels))
+
+
 def make_opt_ml(
     root: Path,
     hyperparameters: dict[str, str],
@@ -49,18 +76,15 @@ def make_opt_ml(
     *,
     input_config: dict | None = None,
     resource_config: dict | None = None,
+    own_tools: bool = False,
 ) -> Path:
-    """A SageMaker-style tree: config files and each channel copied (or linked) into place."""
+    """A SageMaker-style tree: config files and each channel copied into place."""
     config = root / "input" / "config"
     config.mkdir(parents=True, exist_ok=True)
     (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
     if input_config is None:
-        input_config = {
-            name: {"ContentType": "application/x-image", "TrainingInputMode": "File",
-                   "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}
-            for name in channels
-        }
-    (config / "inputdataconfig.json").write_text(json.dumps(input_config))
+        input_config = {name: channel_config() for name in channels}
+    write_input_config(root, input_config, own_tools=own_tools)
     (config / "resourceconfig.json").write_text(json.dumps(
         resource_config or {"current_host": "algo-1", "hosts": ["algo-1"]}))
     for name, source in channels.items():

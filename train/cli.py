@@ -12,8 +12,8 @@ import logging
 import signal
 import sys
 import traceback
-from types import FrameType
 
+from train import interrupt
 from train.contract import FAILURE_REASON_CHARS, TrainingEnv, base_dir_from_environ
 from train.errors import TrainingInterrupted, UserError
 
@@ -48,6 +48,9 @@ def setup_logging() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # First of all: a SIGTERM during the slow imports below must not kill the process
+    # without a failure file and exit code 143.
+    stop = interrupt.install()
     args = get_args_parser().parse_args(argv)
     if args.list_hyperparameters:
         from train.hyperparameters import describe
@@ -58,26 +61,21 @@ def main(argv: list[str] | None = None) -> int:
                   f"{row['doc']}")
         return 0
     setup_logging()
-    code = run_job()
+    code = run_job(stop)
     sys.exit(code)
 
 
-def run_job() -> int:
-    from train.job import StopRequest
-
-    stop = StopRequest()
-
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        log.warning("SIGTERM received: saving a checkpoint after the current batch")
-        stop.requested = True
-
-    signal.signal(signal.SIGTERM, on_sigterm)
+def run_job(stop: interrupt.StopRequest | None = None) -> int:
+    stop = stop or interrupt.install()
     # A bare env (no config read yet) so that a broken config file still gets a failure file.
     env = TrainingEnv(base_dir=base_dir_from_environ())
     try:
+        # A resumed job runs in the same tree: the previous run's outcome is not this one's.
+        env.clear_outcome()
         env = TrainingEnv.from_base_dir(env.base_dir)
         from train import job, segmentation
 
+        stop.check("while the training code was loading")
         # The built-in segmentation algorithm's notebooks pass `algorithm`/`backbone` or a
         # `train_annotation` channel: the same image answers both.
         run = segmentation.run if segmentation.is_segmentation_job(env) else job.run

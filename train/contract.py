@@ -36,11 +36,24 @@ CHECKPOINT_DIR = "checkpoints"
 FAILURE_FILE = "output/failure"
 SUCCESS_FILE = "output/success"
 
+# The keys SageMaker writes for each channel in inputdataconfig.json, and no others: no
+# AttributeNames, no S3DataType. Nothing may depend on a key SageMaker never sends; our own
+# tools may add AttributeNames (OWN_TOOLS_CHANNEL_KEYS), which is read but never required.
+SAGEMAKER_CHANNEL_KEYS = frozenset(
+    {"ContentType", "TrainingInputMode", "S3DistributionType", "RecordWrapperType"}
+)
+OWN_TOOLS_CHANNEL_KEYS = frozenset({"AttributeNames"})
+
 INPUT_MODE_FILE = "File"
 INPUT_MODE_PIPE = "Pipe"
 INPUT_MODE_FASTFILE = "FastFile"
 # A channel's RecordWrapperType that frames every record (augmented manifests in Pipe mode).
 RECORD_WRAPPER_RECORDIO = "RecordIO"
+DISTRIBUTION_FULLY_REPLICATED = "FullyReplicated"
+DISTRIBUTION_SHARDED = "ShardedByS3Key"
+# Incremental training: the built-ins' `model` channel holds a previous job's model.tar.gz.
+MODEL_CHANNEL = "model"
+MODEL_CONTENT_TYPE = "application/x-sagemaker-model"
 
 # SageMaker copies the first 1024 characters of output/failure into FailureReason.
 FAILURE_REASON_CHARS = 1024
@@ -52,7 +65,8 @@ class ChannelConfig:
     content_type: str | None
     input_mode: str
     record_wrapper_type: str | None = None
-    attribute_names: tuple[str, ...] = ()
+    distribution: str = DISTRIBUTION_FULLY_REPLICATED
+    attribute_names: tuple[str, ...] = ()  # our own tools only; SageMaker never writes it
 
 
 @dataclass(frozen=True)
@@ -146,6 +160,12 @@ class TrainingEnv:
         return cfg.content_type if cfg else None
 
     # Outcome files -----------------------------------------------------------------------
+    def clear_outcome(self) -> None:
+        """Remove a previous run's success/failure file (a resumed job reuses the tree), so
+        that the tree ends with exactly one outcome: this run's."""
+        for name in (SUCCESS_FILE, FAILURE_FILE):
+            self.path(name).unlink(missing_ok=True)
+
     def write_success(self) -> None:
         path = self.path(SUCCESS_FILE)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -186,6 +206,7 @@ def _channel(name: str, cfg: Any) -> ChannelConfig:
         content_type=cfg.get("ContentType"),
         input_mode=cfg.get("TrainingInputMode", INPUT_MODE_FILE),
         record_wrapper_type=cfg.get("RecordWrapperType"),
+        distribution=cfg.get("S3DistributionType") or DISTRIBUTION_FULLY_REPLICATED,
         attribute_names=tuple(cfg.get("AttributeNames", ()) or ()),
     )
 

@@ -43,6 +43,12 @@ def pipe_wait_seconds_hp() -> Any:
               gt=0.0, max=86400.0)
 
 
+def attribute_names_hp() -> Any:
+    return hp(None, "str", "Pipe mode, augmented manifests: the AttributeNames given to the SDK, "
+              "in order (e.g. source-ref,my-job,my-job-metadata), when the stream carries more "
+              "than the image and the label. SageMaker does not pass them to the container.")
+
+
 def shuffle_buffer_size_hp(default: int, what: str) -> Any:
     return hp(default, "int", f"Pipe mode: {what} held in the shuffle buffer (0 or 1: stream "
               "order).", min=0)
@@ -92,9 +98,10 @@ class Hyperparameters:
         choices=DATA_FORMATS,
     )
     label_attribute: str | None = hp(
-        None, "str", "Manifest label attribute when AttributeNames is not given (default: the "
-        "one attribute that is neither source-ref nor metadata)."
+        None, "str", "Manifest label attribute (default: in File mode the one attribute that is "
+        "neither source-ref nor metadata; in Pipe mode the second of attribute_names)."
     )
+    attribute_names: str | None = attribute_names_hp()
     source_ref_prefix: str | None = hp(
         None, "str", "File-mode manifests: the S3 prefix the images channel was copied from "
         "(default: match the longest tail of each source-ref's bucket/key)."

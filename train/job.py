@@ -23,6 +23,7 @@ from train.debugger import Instruments
 from train.engine import Precision, RunningStats, evaluate, train_one_epoch
 from train.errors import TrainingInterrupted, UserError
 from train.hyperparameters import Hyperparameters
+from train.interrupt import StopRequest
 from train.optim import EarlyStopping, build_optimizer, build_scheduler
 from train.pretrained import WEIGHTS_CHANNEL, load_imagenet_weights
 from train.seeding import choose_seed
@@ -32,16 +33,6 @@ log = logging.getLogger(__name__)
 # Hyperparameters that change what a checkpoint means; resuming across a change is refused.
 FINGERPRINT_KEYS = ("architecture", "num_layers", "image_shape", "optimizer", "multi_label",
                     "finetune", "mini_batch_size")
-
-
-@dataclass
-class StopRequest:
-    """Set by the SIGTERM handler; polled between batches."""
-
-    requested: bool = False
-
-    def __call__(self) -> bool:
-        return self.requested
 
 
 @dataclass

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FAST_HYPERPARAMETERS, make_opt_ml, run_train
+from tests.conftest import FAST_HYPERPARAMETERS, channel_config, make_opt_ml, run_train
 from tests.data.conftest import draw_hand
 
 IMAGE = "application/x-image"
 RECORDIO = "application/x-recordio"
 
 
-def _cfg(content_type, mode="File", **extra):
-    return {"ContentType": content_type, "TrainingInputMode": mode, **extra}
+def _cfg(content_type, mode="File", wrapper="None"):
+    return channel_config(content_type, mode, wrapper=wrapper)
 
 
 def _job(tmp_path, channels: dict[str, dict[str, bytes | str]], config, **hps) -> Path:
@@ -124,9 +124,8 @@ CASES = {
         lambda t, r: _job(t, {"train": {}}, {"train": _cfg(RECORDIO, "Pipe")}),
         ["uses Pipe mode", "set the hyperparameter num_classes"]),
     "pipe-manifest-unwrapped": (
-        lambda t, r: _job(t, {"train": {}}, {"train": _cfg(
-            RECORDIO, "Pipe", AttributeNames=["source-ref", "c"], RecordWrapperType="None")},
-            num_classes="2"),
+        lambda t, r: _job(t, {"train": {}}, {"train": _cfg(RECORDIO, "Pipe")},
+                          num_classes="2", data_format="manifest"),
         ["RecordWrapperType='None'", "set RecordWrapperType='RecordIO'"]),
     "multi-label-folders": (
         lambda t, r: _job(t, {"train": {"a/1.jpg": draw_hand(0, 0), "b/2.jpg": draw_hand(1, 1)}},

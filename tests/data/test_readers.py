@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import make_opt_ml
+from tests.conftest import channel_config, make_opt_ml, write_input_config
 from tests.data.conftest import GT_LABEL, manifest_objects
 from train import hyperparameters
 from train.contract import TrainingEnv
@@ -27,16 +27,16 @@ def _env(tmp_path, channels, config=None, files=None):
     return TrainingEnv.from_base_dir(base)
 
 
-def _cfg(content_type, mode="File", **extra):
-    return {"ContentType": content_type, "TrainingInputMode": mode, **extra}
+def _cfg(content_type, mode="File", wrapper="None"):
+    return channel_config(content_type, mode, wrapper=wrapper)
 
 
 @pytest.mark.parametrize(("config", "files", "expected"), [
     ({"train": _cfg("application/x-recordio")}, {}, "recordio"),
     ({"train": _cfg("application/x-recordio", "Pipe")}, {}, "recordio"),
-    ({"train": _cfg("application/x-recordio; label-format=class-id", "Pipe",
-                    AttributeNames=["source-ref", "c"], RecordWrapperType="RecordIO")},
+    ({"train": _cfg("application/x-recordio; label-format=class-id", "Pipe", "RecordIO")},
      {}, "manifest"),
+    ({"train": _cfg(None, "Pipe", "RecordIO")}, {}, "manifest"),
     ({"train": _cfg("application/x-recordio")}, {"train/a.manifest": "{}"}, "manifest"),
     ({"train": _cfg("application/x-image"), "train_lst": _cfg("application/x-image")},
      {}, "lst"),
@@ -44,7 +44,8 @@ def _cfg(content_type, mode="File", **extra):
     ({"train": _cfg("image/jpeg")}, {}, "folder"),
     ({}, {"train/d.rec": ""}, "recordio"),
     ({}, {}, "folder"),
-], ids=["rec", "rec-pipe", "attribute-names", "manifest-in-recordio-channel", "lst",
+], ids=["rec", "rec-pipe", "pipe-recordio-wrapped", "pipe-wrapped-no-content-type",
+        "manifest-in-recordio-channel", "lst",
         "manifest-file", "folder", "sniffed-rec", "default-folder"])
 def test_reader_selection_rules(tmp_path, config, files, expected):
     channels = list(config) if config else ["train"]
@@ -133,8 +134,17 @@ def test_manifest_labels_as_strings_lists_and_keys_below_a_prefix(tmp_path):
     params = hyperparameters.parse({"multi_label": "1", "label_attribute": "class"})
     config = {"train": _cfg("application/x-image; label-format=class-id"),
               "train_images": _cfg("application/x-image")}
-    (env.base_dir / "input/config/inputdataconfig.json").write_text(json.dumps(config))
+    write_input_config(env.base_dir, config)
     env = TrainingEnv.from_base_dir(env.base_dir)
     reader = create_reader(env, "train", params)
     assert reader.targets() == [(1,), (0, 1)]
     assert [reader.read(i).data for i in range(2)] == [b"x/1.png", b"y/2.png"]
+
+
+def test_attribute_names_written_by_our_own_tools_still_select_a_manifest(tmp_path):
+    """SageMaker never writes AttributeNames; our tools may, and the reader honours them."""
+    config = {"train": {**_cfg("application/x-recordio"), "AttributeNames": ["source-ref", "c"]}}
+    base = make_opt_ml(tmp_path, {}, {"train": None}, input_config=config, own_tools=True)
+    env = TrainingEnv.from_base_dir(base)
+    assert env.channels["train"].attribute_names == ("source-ref", "c")
+    assert select_format(env, "train", PARAMS) == "manifest"

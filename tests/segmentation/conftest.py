@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_opt_ml
+from tests.conftest import channel_config, make_opt_ml
 from train.contract import TrainingEnv
 from train.segmentation import synthetic
 
@@ -28,10 +28,9 @@ FAST = {
 }
 
 
-# A Ground Truth manifest channel as the built-in's notebooks declare it (here in File mode).
-MANIFEST_CHANNEL = {"ContentType": "application/x-recordio", "TrainingInputMode": "File",
-                    "RecordWrapperType": "RecordIO", "S3DistributionType": "FullyReplicated",
-                    "AttributeNames": ["source-ref", f"{synthetic.GT_JOB}-ref"]}
+# A Ground Truth manifest channel as SageMaker describes it to the container (here in File
+# mode): the AttributeNames the notebook gave the SDK are not passed on.
+MANIFEST_CHANNEL = channel_config("application/x-recordio", "File", wrapper="RecordIO")
 
 
 def gt_job(root: Path, data: Path, *, input_mode: str = "File",
@@ -41,7 +40,7 @@ def gt_job(root: Path, data: Path, *, input_mode: str = "File",
     an ``images`` channel holding the photos and label PNGs."""
     present = tuple(name for name in channels if (data / name).exists())
     config = {name: {**MANIFEST_CHANNEL, "TrainingInputMode": input_mode} for name in present}
-    config["images"] = {"ContentType": "application/x-image", "TrainingInputMode": "File"}
+    config["images"] = channel_config("application/x-image")
     base = make_opt_ml(root, {**FAST, **hyperparameters},
                        {name: data / name for name in (*present, "images")},
                        input_config=config)

@@ -2,7 +2,8 @@
 
 Rules, first match wins (the hyperparameter ``data_format`` replaces steps 1-4):
 
-1. the channel has ``AttributeNames`` → augmented manifest;
+1. Pipe mode with ``RecordWrapperType=RecordIO`` (SageMaker wraps records only for augmented
+   manifests), or ``AttributeNames`` written by our own tools → augmented manifest;
 2. ContentType ``application/x-recordio`` → MXNet RecordIO (``.rec``), except in File mode
    when the channel holds a ``.manifest``/``.jsonl`` file and no ``.rec`` → augmented manifest;
 3. ContentType ``application/x-image`` / ``image/*`` / none, and a ``<channel>_lst`` channel
@@ -16,6 +17,7 @@ manifests (``RecordWrapperType=RecordIO``) as streams; folders and ``.lst`` need
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from train.contract import INPUT_MODE_PIPE, TrainingEnv
@@ -25,10 +27,18 @@ from train.data.folder import ImageFolderReader
 from train.data.labels import LabelSpec, parse_label_format
 from train.data.lst import ImageListReader
 from train.data.manifest import ManifestReader, manifest_files
-from train.data.pipe import ManifestStream, RecordIOStream, check_record_wrapper
+from train.data.pipe import (
+    ManifestStream,
+    RecordIOStream,
+    check_record_wrapper,
+    is_streamed_manifest,
+    streamed_attributes,
+)
 from train.data.rec import RecordFileReader
 from train.errors import UserError
 from train.hyperparameters import Hyperparameters
+
+log = logging.getLogger(__name__)
 
 CONTENT_TYPE_RECORDIO = "application/x-recordio"
 # Content types that mean "image files" (None: the channel declared none).
@@ -44,7 +54,7 @@ def select_format(env: TrainingEnv, channel: str, params: Hyperparameters) -> st
     config = env.channels.get(channel)
     content_type = env.content_type(channel)
     base_type = content_type.split(";")[0].strip().lower() if content_type else None
-    if config is not None and config.attribute_names:
+    if is_streamed_manifest(config) or (config is not None and config.attribute_names):
         return "manifest"
     pipe = env.input_mode(channel) == INPUT_MODE_PIPE
     folder = env.channel_dir(channel)
@@ -86,7 +96,7 @@ def create_reader(env: TrainingEnv, channel: str, params: Hyperparameters,
     config = env.channels.get(channel)
     attribute_names = config.attribute_names if config else ()
     if env.input_mode(channel) == INPUT_MODE_PIPE:
-        return _stream(env, channel, params, data_format, labels, attribute_names)
+        return _stream(env, channel, params, data_format, labels)
     if data_format == "recordio":
         return RecordFileReader(folder, channel, labels)
     if data_format == "lst":
@@ -104,17 +114,17 @@ def create_reader(env: TrainingEnv, channel: str, params: Hyperparameters,
 
 
 def _stream(env: TrainingEnv, channel: str, params: Hyperparameters, data_format: str,
-            labels: LabelSpec, attribute_names: tuple[str, ...]) -> StreamReader:
+            labels: LabelSpec) -> StreamReader:
     data_dir = env.channel_dir(channel).parent
     if data_format == "recordio":
         return RecordIOStream(data_dir, channel, labels, wait_seconds=params.pipe_wait_seconds)
     if data_format == "manifest":
         config = env.channels.get(channel)
         check_record_wrapper(channel, config.record_wrapper_type if config else None)
-        if not attribute_names:
-            raise UserError(f"channel {channel!r}: a streamed augmented manifest needs "
-                            "AttributeNames, e.g. [\"source-ref\", \"my-labeling-job\"]")
-        return ManifestStream(data_dir, channel, labels, attribute_names=attribute_names,
+        attributes = streamed_attributes(channel, config, params.attribute_names,
+                                         params.label_attribute)
+        log.info("channel %s: streamed augmented manifest, %s", channel, attributes.describe())
+        return ManifestStream(data_dir, channel, labels, attributes=attributes,
                               wait_seconds=params.pipe_wait_seconds)
     raise UserError(
         f"channel {channel!r} uses Pipe input mode, but {_DESCRIBE[data_format]} need File or "

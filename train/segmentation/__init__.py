@@ -9,16 +9,22 @@ if TYPE_CHECKING:
     from train.contract import TrainingEnv
 
 ANNOTATION_CHANNEL = "train_annotation"
-SELECTING_HYPERPARAMETERS = ("algorithm", "backbone")
 
 
 def is_segmentation_job(env: TrainingEnv) -> bool:
-    """True when the hyperparameters name ``algorithm`` or ``backbone``, a ``train_annotation``
-    channel is configured or present, or a channel's ``AttributeNames`` end in a ``-ref`` label
-    (a PNG mask: Ground Truth semantic segmentation)."""
+    """True when a hyperparameter only semantic segmentation has is set (``algorithm``,
+    ``backbone``, ``crop_size``, ...), a ``train_annotation`` channel is configured or present,
+    or the attribute names (the hyperparameter ``attribute_names``, or a channel's
+    ``AttributeNames`` written by our tools) end in a ``-ref`` label: a PNG mask."""
+    from train.data.pipe import parse_attribute_names
+    from train.hyperparameters import _unquote
+    from train.segmentation.hyperparameters import SEGMENTATION_ONLY
     from train.segmentation.manifest import has_ref_labels
 
-    if any(name in env.hyperparameters for name in SELECTING_HYPERPARAMETERS):
+    if SEGMENTATION_ONLY.intersection(env.hyperparameters):
+        return True
+    names = env.hyperparameters.get("attribute_names")
+    if names and has_ref_labels(parse_attribute_names(_unquote(names))):
         return True
     if any(has_ref_labels(config.attribute_names) for config in env.channels.values()):
         return True

@@ -150,7 +150,10 @@ def read_mask(source: Path | bytes, colors: ColorMap = (), name: str = "") -> np
                 return _colors_to_classes(np.array(img.convert("RGB")), colors, name)
             if img.mode not in MASK_MODES:
                 hint = (" (RGB masks need a Ground Truth manifest whose '<label>-metadata' has "
-                        "an internal-color-map)" if img.mode in COLOR_MODES else "")
+                        "an internal-color-map; in Pipe mode stream that attribute too, e.g. "
+                        "AttributeNames [\"source-ref\", \"<job>-ref\", "
+                        "\"<job>-ref-metadata\"], and set the hyperparameter attribute_names to "
+                        "the same list)" if img.mode in COLOR_MODES else "")
                 raise UserError(
                     f"annotation {name} has mode {img.mode}; save masks as 8-bit palette (P) or "
                     f"grayscale (L) PNGs whose pixel values are class indices (255 = ignore)"

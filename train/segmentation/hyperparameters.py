@@ -20,6 +20,7 @@ from train.hyperparameters import (
     IGNORED_PREFIXES,
     _convert,
     _unquote,
+    attribute_names_hp,
     hp,
     parse_epoch_list,
     pipe_wait_seconds_hp,
@@ -77,6 +78,7 @@ class SegmentationHyperparameters:
     # --- ours ---
     seed: int | None = hp(None, "int", "Seed every random generator.", min=0)
     pipe_wait_seconds: float = pipe_wait_seconds_hp()
+    attribute_names: str | None = attribute_names_hp()
     shuffle_buffer_size: int = shuffle_buffer_size_hp(256, "training pairs")
     num_workers: int | None = hp(
         None, "int", "Data-loading processes (default: one per core, at most 8, with a GPU; "

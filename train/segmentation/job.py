@@ -96,9 +96,11 @@ def run(env: TrainingEnv, stop: Callable[[], bool]) -> dict[str, float]:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     num_classes = params.num_classes or 0
     train_data = load_channel(env, "train", num_classes, required=True,
-                              wait_seconds=params.pipe_wait_seconds)
+                              wait_seconds=params.pipe_wait_seconds,
+                              attribute_names=params.attribute_names)
     val_data = load_channel(env, "validation", num_classes, required=False,
-                            wait_seconds=params.pipe_wait_seconds)
+                            wait_seconds=params.pipe_wait_seconds,
+                            attribute_names=params.attribute_names)
     train_count = _training_samples(train_data, params)
     workers = (params.num_workers if params.num_workers is not None
                else default_num_workers(device.type == "cuda"))

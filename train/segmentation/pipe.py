@@ -3,9 +3,13 @@
 With ``RecordWrapperType=RecordIO`` and ``AttributeNames`` like ``["source-ref", "cats-ref"]``
 SageMaker writes, for every manifest line, one RecordIO record per attribute to the channel's
 FIFO: the bytes of the S3 object each ``-ref`` attribute points to (the photo, then the label
-PNG) and the JSON value of any other attribute. Listing ``"cats-ref-metadata"`` as a third
-attribute streams Ground Truth's ``internal-color-map`` with each line, so colour label PNGs
-become class ids as in File mode; without it the PNGs must hold class indices (P or L mode).
+PNG) and the JSON value of any other attribute. SageMaker does not tell the container the
+names: two records per sample (photo, label PNG) are assumed, as the built-in algorithm does.
+Listing ``"cats-ref-metadata"`` as a third attribute streams Ground Truth's
+``internal-color-map`` with each line, so colour label PNGs become class ids as in File mode;
+the job then needs the hyperparameter ``attribute_names`` (the list given to the SDK) to group
+the records (``train.data.pipe.StreamedAttributes``). Without it the PNGs must hold class
+indices (P or L mode).
 
 Nothing is read before training: every pair is checked as it streams past (image readable,
 mask of the same size, classes below ``num_classes`` or 255, after the label map), in the
@@ -18,6 +22,7 @@ checked ``Split`` (``train.segmentation.data.load_split``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,14 +35,19 @@ from train.data.manifest import METADATA_SUFFIX
 from train.data.pipe import (
     MANIFEST_HINT,
     FifoStream,
+    StreamedAttributes,
     attribute_groups,
     attribute_json,
-    check_attribute_names,
+    check_image_record,
     check_record_wrapper,
+    is_streamed_manifest,
+    streamed_attributes,
 )
 from train.errors import UserError
 from train.segmentation.data import Split, check_sample, label_map_for, load_split
 from train.segmentation.manifest import LABEL_REF_SUFFIX, ColorMap, color_map
+
+log = logging.getLogger(__name__)
 
 EXAMPLE = '["source-ref", "<job>-ref", "<job>-ref-metadata"]'
 
@@ -55,59 +65,63 @@ class StreamedPair:
 class SegmentationStream(FifoStream[StreamedPair]):
     hint = MANIFEST_HINT
 
-    def __init__(self, data_dir: Path, channel: str, attribute_names: tuple[str, ...],
+    def __init__(self, data_dir: Path, channel: str, attributes: StreamedAttributes,
                  table: np.ndarray, num_classes: int, *, wait_seconds: float) -> None:
         super().__init__(data_dir, channel, wait_seconds=wait_seconds)
-        check_attribute_names(channel, attribute_names)
-        label = attribute_names[1]
-        if not label.endswith(LABEL_REF_SUFFIX):
+        if attributes.declared and not attributes.label.endswith(LABEL_REF_SUFFIX):
             raise UserError(
-                f"channel {channel!r}: the label attribute {label!r} does not end in "
+                f"channel {channel!r}: the label attribute {attributes.label!r} does not end in "
                 f"'{LABEL_REF_SUFFIX}', so SageMaker would stream its JSON value, not a PNG "
                 f"mask; semantic segmentation needs AttributeNames like {EXAMPLE}"
             )
-        metadata = label + METADATA_SUFFIX
-        self.attribute_names = attribute_names
-        self.metadata_index = (attribute_names.index(metadata)
-                               if metadata in attribute_names else None)
+        self.attributes = attributes
+        self.metadata_index = attributes.index_of(attributes.label + METADATA_SUFFIX)
         self.table = table
         self.num_classes = num_classes
 
     def _samples(self, fh: BinaryIO, source: str) -> Iterator[StreamedPair]:
-        image_name, label_name = self.attribute_names[:2]
-        for number, where, group in attribute_groups(fh, source, self.channel,
-                                                     self.attribute_names):
+        attributes = self.attributes
+        label_index = attributes.label_index
+        for number, where, group in attribute_groups(fh, source, self.channel, attributes):
+            if number == 0:
+                check_image_record(group[0], attributes, where)
             colors: ColorMap = ()
             if self.metadata_index is not None:
-                name = self.attribute_names[self.metadata_index]
+                name = attributes.names[self.metadata_index]
                 colors = color_map(attribute_json(group[self.metadata_index], name, where),
                                    where)
-            check_sample(group[0], group[1], colors, self.table, self.num_classes,
-                         image_name=f"{image_name!r} of {where}",
-                         mask_name=f"{label_name!r} of {where}")
-            yield StreamedPair(f"{source} sample {number}", group[0], group[1], colors)
+            check_sample(group[0], group[label_index], colors, self.table, self.num_classes,
+                         image_name=f"{attributes.image!r} of {where}",
+                         mask_name=f"{attributes.label!r} of {where}")
+            yield StreamedPair(f"{source} sample {number}", group[0], group[label_index],
+                               colors)
 
 
-def open_stream(env: TrainingEnv, split: str, num_classes: int, wait_seconds: float
-                ) -> SegmentationStream:
+def open_stream(env: TrainingEnv, split: str, num_classes: int, wait_seconds: float,
+                attribute_names: str | None = None) -> SegmentationStream:
     config = env.channels.get(split)
-    if config is None or not config.attribute_names:
+    if not (is_streamed_manifest(config) or (config is not None and config.attribute_names)):
         raise UserError(
-            f"channel {split!r} uses Pipe input mode without AttributeNames: in Pipe mode "
-            "semantic segmentation streams a Ground Truth augmented manifest (AttributeNames "
-            f"like {EXAMPLE}, RecordWrapperType='RecordIO'); folders of images and masks "
-            f"({split} + {split}_annotation) need input_mode='File'"
+            f"channel {split!r} uses Pipe input mode with RecordWrapperType="
+            f"{config.record_wrapper_type if config else None!r}: in Pipe mode semantic "
+            "segmentation streams a Ground Truth augmented manifest (S3DataType "
+            f"AugmentedManifestFile, AttributeNames like {EXAMPLE}, RecordWrapperType="
+            f"'RecordIO'); folders of images and masks ({split} + {split}_annotation) need "
+            "input_mode='File'"
         )
-    check_record_wrapper(split, config.record_wrapper_type)
+    check_record_wrapper(split, config.record_wrapper_type if config else None)
+    attributes = streamed_attributes(split, config, attribute_names)
+    log.info("channel %s: streamed augmented manifest, %s", split, attributes.describe())
     table = label_map_for(env, split).lookup_table()
-    return SegmentationStream(env.channel_dir(split).parent, split, config.attribute_names,
-                              table, num_classes, wait_seconds=wait_seconds)
+    return SegmentationStream(env.channel_dir(split).parent, split, attributes, table,
+                              num_classes, wait_seconds=wait_seconds)
 
 
 def load_channel(env: TrainingEnv, split: str, num_classes: int, *, required: bool,
-                 wait_seconds: float) -> Split | SegmentationStream | None:
+                 wait_seconds: float, attribute_names: str | None = None
+                 ) -> Split | SegmentationStream | None:
     """The channel's data: a stream in Pipe mode, else every pair, checked (None when an
     optional channel is absent)."""
     if env.input_mode(split) == INPUT_MODE_PIPE:
-        return open_stream(env, split, num_classes, wait_seconds)
+        return open_stream(env, split, num_classes, wait_seconds, attribute_names)
     return load_split(env, split, num_classes, required)

@@ -8,7 +8,8 @@ values are 0, 100 and 200, so the data needs the written ``label_map`` ({"map": 
 ``build_ground_truth`` writes the same shapes as a Ground Truth semantic-segmentation job's
 output: an augmented manifest per split whose ``<job>-ref`` names an RGB label PNG, and an
 ``internal-color-map`` in ``<job>-ref-metadata`` (ignored rings become background: Ground Truth
-masks have no ignore value).
+masks have no ignore value). With ``palette_masks`` the label PNGs are palette PNGs whose indices
+are the class ids (drawn in the same colours), which need no colour map.
 """
 
 from __future__ import annotations
@@ -87,13 +88,22 @@ def color_map_metadata(colors: tuple[str, ...] = GT_COLORS) -> dict:
     }
 
 
+def _gt_rgb() -> np.ndarray:
+    return np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in GT_COLORS], np.uint8)
+
+
 def _color_png(classes: np.ndarray, path: Path) -> None:
-    rgb = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in GT_COLORS], np.uint8)
-    Image.fromarray(rgb[classes]).save(path)
+    Image.fromarray(_gt_rgb()[classes]).save(path)
+
+
+def _class_palette_png(classes: np.ndarray, path: Path) -> None:
+    mask = Image.fromarray(classes.astype(np.uint8), mode="P")
+    mask.putpalette(_gt_rgb().flatten().tolist())
+    mask.save(path)
 
 
 def build_ground_truth(root: Path, *, train: int = 24, validation: int = 8, size: int = 64,
-                       seed: int = 0) -> Path:
+                       seed: int = 0, palette_masks: bool = False) -> Path:
     """Write ``train/train.manifest``, ``validation/validation.manifest`` and ``images/``
     (photos under ``raw/``, colour label PNGs under ``labels/``), keyed as if ``images/`` were
     a copy of ``s3://bucket/``."""
@@ -111,7 +121,8 @@ def build_ground_truth(root: Path, *, train: int = 24, validation: int = 8, size
             name = f"{split}_{i:04d}"
             image, mask = make_sample(rng, size)
             image.save(root / "images" / "raw" / f"{name}.jpg", quality=95)
-            _color_png(classes[mask], root / "images" / "labels" / f"{name}.png")
+            write = _class_palette_png if palette_masks else _color_png
+            write(classes[mask], root / "images" / "labels" / f"{name}.png")
             lines.append(json.dumps({
                 "source-ref": f"{GT_BUCKET}raw/{name}.jpg",
                 f"{GT_JOB}-ref": f"{GT_BUCKET}labels/{name}.png",
