@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FAST_HYPERPARAMETERS, make_opt_ml, run_train
+from tests.conftest import (
+    FAST_HYPERPARAMETERS,
+    channel_config,
+    make_opt_ml,
+    run_train,
+    write_input_config,
+)
 
 
 def _tree(tmp_path: Path, digits: Path, hps: dict | None = None, **kwargs) -> Path:
@@ -46,10 +52,9 @@ def _invalid_json(tmp_path, digits):
 def _no_train_channel(tmp_path, digits):
     base = _tree(tmp_path, digits)
     shutil.rmtree(base / "input/data/train")
-    config = base / "input/config/inputdataconfig.json"
-    channels = json.loads(config.read_text())
+    channels = json.loads((base / "input/config/inputdataconfig.json").read_text())
     del channels["train"]
-    config.write_text(json.dumps(channels))
+    write_input_config(base, channels)
     return base
 
 
@@ -92,13 +97,11 @@ def _several_hosts(tmp_path, digits):
 
 
 def _pipe_mode_folder(tmp_path, digits):
-    return _tree(tmp_path, digits, input_config={
-        "train": {"ContentType": "application/x-image", "TrainingInputMode": "Pipe"}})
+    return _tree(tmp_path, digits, input_config={"train": channel_config(mode="Pipe")})
 
 
 def _unsupported_content_type(tmp_path, digits):
-    return _tree(tmp_path, digits, input_config={
-        "train": {"ContentType": "text/csv", "TrainingInputMode": "File"}})
+    return _tree(tmp_path, digits, input_config={"train": channel_config("text/csv")})
 
 
 CASES = {

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import time
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -18,6 +19,23 @@ HPS = {**FAST_HYPERPARAMETERS, "epochs": "3", "mini_batch_size": "2", "num_worke
 
 def _weights(base):
     return load_file(str(base / "model/model.safetensors"))
+
+
+@pytest.mark.parametrize("delay", [0.5, 1.0, 3.0])
+def test_sigterm_while_the_job_starts_fails_it_as_interrupted(tmp_path, digits_small, delay):
+    """SIGTERM during the first seconds (imports, data loading): never a silent death by
+    signal 15, always exit 143 with the reason in output/failure."""
+    channels = {"train": digits_small / "train", "validation": digits_small / "validation"}
+    base = make_opt_ml(tmp_path, HPS, channels)
+    proc = subprocess.Popen([str(BIN / "train")], env=train_env(base), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGTERM)
+    log, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 143, log[-2000:]
+    assert (base / "output/failure").read_text().startswith(
+        "Interrupted: training stopped by SIGTERM"), log[-2000:]
+    assert not (base / "output/success").exists()
 
 
 def test_sigterm_then_restart_matches_an_uninterrupted_run(tmp_path, digits_small):
@@ -48,10 +66,10 @@ def test_sigterm_then_restart_matches_an_uninterrupted_run(tmp_path, digits_smal
     assert (base / "checkpoints/last.pt").exists()
     assert not (base / "model/model.safetensors").exists()
 
-    (base / "output/failure").unlink()
-    resumed = run_train(base)
+    resumed = run_train(base)  # the same tree, with the first run's output/failure in it
     assert resumed.returncode == 0, resumed.log[-2000:]
     assert "resuming from checkpoint" in resumed.log
+    assert sorted(p.name for p in (base / "output").iterdir()) == ["success"]
 
     expected, actual = _weights(reference), _weights(base)
     assert expected.keys() == actual.keys()
