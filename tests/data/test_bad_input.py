@@ -68,6 +68,20 @@ def _cut(recordio_dir, keep: int) -> bytes:
     return (recordio_dir / "digits_val.rec").read_bytes()[:keep]
 
 
+def _trailing(recordio_dir) -> bytes:
+    """A whole file plus bytes that are no record (an interrupted append)."""
+    return (recordio_dir / "digits_val.rec").read_bytes() + b"\x00garbage tail\x00" * 5
+
+
+def _index_with_a_gap(t, r):
+    """A stale .idx: the second record's line is missing."""
+    base = _rec_job(t, r, idx=True)
+    idx = base / "input/data/train/digits_val.idx"
+    lines = idx.read_text().splitlines(keepends=True)
+    idx.write_text(lines[0] + "".join(lines[2:]))
+    return base
+
+
 def _corrupt(recordio_dir) -> bytes:
     data = bytearray((recordio_dir / "digits_val.rec").read_bytes())
     data[1076:1080] = b"JUNK"  # the magic word of the second record
@@ -111,6 +125,16 @@ CASES = {
                       ["digits_val.rec: byte offset 4356: truncated record", "re-create"]),
     "rec-truncated-with-idx": (lambda t, r: _rec_job(t, r, _cut(r, 5000), idx=True),
                                ["digits_val.rec: byte offset 4356: truncated record"]),
+    "rec-trailing-garbage": (lambda t, r: _rec_job(t, r, _trailing(r)),
+                             ["digits_val.rec: byte offset 42388: expected the RecordIO magic"]),
+    "rec-trailing-garbage-with-idx": (
+        lambda t, r: _rec_job(t, r, _trailing(r), idx=True),
+        ["digits_val.rec: byte offset 42388: 70 bytes after the last indexed record",
+         "digits_val.idx lists", "re-create the file"]),
+    "rec-idx-with-a-gap": (_index_with_a_gap,
+                           ["digits_val.rec: byte offset 1076: bytes 1076-", "are not any "
+                            "record that digits_val.idx lists", "train.tools index "
+                            "digits_val.rec"]),
     "rec-corrupt": (lambda t, r: _rec_job(t, r, _corrupt(r)),
                     ["digits_val.rec: byte offset 1076: expected the RecordIO magic number"]),
     "rec-no-file": (lambda t, r: _job(t, {"train": {"x.jpg": b"x"}}, {"train": _cfg(RECORDIO)}),

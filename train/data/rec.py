@@ -3,7 +3,9 @@
 With ``name.idx`` beside ``name.rec`` the records are found by offset (only their headers are
 read up front); without one the file is scanned once from start to end. Every record's header is
 checked before training starts, so a truncated or corrupt file fails the job at once, naming the
-file and byte offset, instead of hours later.
+file and byte offset, instead of hours later. With an ``.idx`` the indexed records must also
+tile the file exactly, from byte 0 to its end: trailing bytes, a gap or an overlap (a stale
+index, an interrupted append) fail the job just as they do when the file is scanned.
 """
 
 from __future__ import annotations
@@ -125,16 +127,41 @@ def _headers(path: Path) -> Iterator[tuple[int, int, RawLabel]]:
                 yield offset, record.id, record.label
         return
     size = path.stat().st_size
+    spans: list[tuple[int, int]] = []
     with open(path, "rb") as fh:
         for _key, offset in read_index(idx):
             if not 0 <= offset < size:
                 raise RecordIOError(str(idx), 0, f"offset {offset} is outside {path.name} "
                                     f"({size} bytes); the .idx belongs to another file")
-            yield (offset, *_header_at(fh, path, offset, size))
+            record_id, label, end = _header_at(fh, path, offset, size)
+            spans.append((offset, end))
+            yield offset, record_id, label
+    _check_coverage(spans, path, idx, size)
 
 
-def _header_at(fh: BinaryIO, path: Path, offset: int, size: int) -> tuple[int, RawLabel]:
-    """Record id and label of the record at ``offset``, reading only its first bytes."""
+def _check_coverage(spans: list[tuple[int, int]], path: Path, idx: Path, size: int) -> None:
+    """The indexed records must cover the whole file, each byte once, as a scan would read it."""
+    rebuild = f"if the .rec is whole, rebuild it with `python -m train.tools index {path.name}`"
+    position = 0
+    for start, end in sorted(spans):
+        if start < position:
+            raise RecordIOError(str(idx), 0, f"the record at byte offset {start} overlaps the "
+                                f"one before it (which ends at {position}): the .idx lists a "
+                                f"record twice or points into one; {rebuild}")
+        if start > position:
+            raise RecordIOError(str(path), position, f"bytes {position}-{start - 1} are not "
+                                f"any record that {idx.name} lists (a stale index?); {rebuild}")
+        position = end
+    if position != size:
+        raise RecordIOError(str(path), position, f"{size - position} bytes after the last "
+                            f"indexed record are not a record that {idx.name} lists (trailing "
+                            "data: an interrupted upload or append, or an index of an older "
+                            "file)")
+
+
+def _header_at(fh: BinaryIO, path: Path, offset: int, size: int) -> tuple[int, RawLabel, int]:
+    """Record id, label and end offset of the record at ``offset``, reading only its first
+    bytes."""
     fh.seek(offset)
     head = fh.read(8)
     if len(head) < 8:
@@ -157,12 +184,13 @@ def _header_at(fh: BinaryIO, path: Path, offset: int, size: int) -> tuple[int, R
         if result is None:
             raise RecordIOError(str(path), offset, "no record here")
         record = unpack_image(result[0], str(path), offset)
-        return record.id, record.label
+        return record.id, record.label, result[1]
+    end = offset + 8 + padded_length(length)
     header = fh.read(HEADER_SIZE)
     count, label, record_id, _ = struct.unpack(HEADER_FORMAT, header)
     if count == 0:
-        return record_id, label
+        return record_id, label, end
     if HEADER_SIZE + 4 * count > length:
         raise RecordIOError(str(path), offset, f"image header announces {count} labels but "
                             f"the record has only {length} bytes; not an image record")
-    return record_id, struct.unpack(f"<{count}f", fh.read(4 * count))
+    return record_id, struct.unpack(f"<{count}f", fh.read(4 * count)), end
