@@ -59,10 +59,16 @@ def prepare(trial: Trial, static: Mapping[str, str], channels: Sequence[Channel]
     data.mkdir(parents=True)
     for channel in channels:
         source = Path(channel.source).resolve()
-        if copy:
-            shutil.copytree(source, data / channel.name)
-        else:
-            (data / channel.name).symlink_to(source, target_is_directory=True)
+        # Hard links, not symlinks: the train command never reads outside its input tree.
+        shutil.copytree(source, data / channel.name,
+                        copy_function=shutil.copy2 if copy else _link_or_copy)
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another file system, or links not allowed: copy
+        shutil.copy2(source, target)
 
 
 def last_objective(regex: re.Pattern[str], log: str) -> float | None:

@@ -87,7 +87,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     local.add_argument("--train-command", nargs="+", default=None,
                        help="the command each trial runs (default: this venv's train)")
     local.add_argument("--copy-channels", action="store_true",
-                       help="copy channel folders into each trial (default: symlink them)")
+                       help="copy channel files into each trial (default: hard-link them, "
+                       "copying only where a link cannot be made)")
     return parser
 
 

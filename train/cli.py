@@ -15,6 +15,7 @@ import traceback
 
 from train import interrupt
 from train.contract import FAILURE_REASON_CHARS, TrainingEnv, base_dir_from_environ
+from train.data.links import check_input_links
 from train.errors import TrainingInterrupted, UserError
 
 log = logging.getLogger("train")
@@ -73,6 +74,7 @@ def run_job(stop: interrupt.StopRequest | None = None) -> int:
         # A resumed job runs in the same tree: the previous run's outcome is not this one's.
         env.clear_outcome()
         env = TrainingEnv.from_base_dir(env.base_dir)
+        check_input_links(env)
         from train import job, segmentation
 
         stop.check("while the training code was loading")

@@ -96,6 +96,21 @@ def _several_hosts(tmp_path, digits):
                                                     "hosts": ["algo-1", "algo-2"]})
 
 
+def _file_link_out_of_tree(tmp_path, digits):
+    base = _tree(tmp_path / "job", digits)
+    outside = tmp_path / "elsewhere.png"
+    outside.write_bytes((digits / "train/1").iterdir().__next__().read_bytes())
+    (base / "input/data/train/1/linked.png").symlink_to(outside)
+    return base
+
+
+def _channel_link_out_of_tree(tmp_path, digits):
+    base = _tree(tmp_path / "job", digits)
+    shutil.rmtree(base / "input/data/train")
+    (base / "input/data/train").symlink_to(digits / "train", target_is_directory=True)
+    return base
+
+
 def _pipe_mode_folder(tmp_path, digits):
     return _tree(tmp_path, digits, input_config={"train": channel_config(mode="Pipe")})
 
@@ -123,6 +138,9 @@ CASES = {
                           "'weights' channel", "download_pretrained=1"],
     _several_hosts: ["2 hosts", "instance_count=1"],
     _pipe_mode_folder: ["Pipe input mode", "File or FastFile"],
+    _file_link_out_of_tree: ["1 symbolic link(s) in the input data point outside",
+                             "train/1/linked.png -> ", "elsewhere.png", "cp -al"],
+    _channel_link_out_of_tree: ["input/data/train -> ", "reads only its own input tree"],
     _unsupported_content_type: ["ContentType 'text/csv'"],
 }
 
@@ -155,3 +173,18 @@ def test_internal_error_is_reported_as_algorithm_error(tmp_path, monkeypatch):
     failure = (tmp_path / "output/failure").read_text()
     assert failure.startswith("AlgorithmError: RuntimeError: boom")
     assert "Traceback" in failure
+
+
+def test_links_inside_the_input_tree_are_allowed(tmp_path):
+    from train.data.links import outside_links
+
+    data = tmp_path / "input/data"
+    (data / "train/a").mkdir(parents=True)
+    (data / "validation/a").mkdir(parents=True)
+    (data / "validation/a/1.png").write_bytes(b"png")
+    (data / "train/a/1.png").symlink_to(data / "validation/a/1.png")
+    (data / "shared").symlink_to(data / "validation", target_is_directory=True)
+    assert outside_links(data, tmp_path / "input") == []
+    (data / "train/a/2.png").symlink_to(tmp_path / "secret.png")
+    assert outside_links(data, tmp_path / "input") == [
+        (data / "train/a/2.png", tmp_path / "secret.png")]
