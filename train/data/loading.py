@@ -13,12 +13,13 @@ from torch.utils.data import DataLoader
 
 from common.artifact import InputSpec
 from common.preprocessing import eval_transform
-from train.contract import TrainingEnv
+from train.contract import INPUT_MODE_PIPE, TrainingEnv
 from train.data.base import Reader, StreamReader
 from train.data.channels import TEST_NAMES, TRAIN_NAMES, VALIDATION_NAMES, find_channel
 from train.data.dataset import Batch, EpochSampler, ImageDataset
 from train.data.folder import ImageFolderReader
-from train.data.readers import create_reader
+from train.data.readers import create_reader, select_format
+from train.data.splits import SplitFolders, check_no_duplicate_split, find_split_folders
 from train.data.stream import StreamSampler
 from train.errors import UserError
 from train.hyperparameters import Hyperparameters
@@ -56,7 +57,14 @@ class Data:
 def load_data(env: TrainingEnv, params: Hyperparameters, spec: InputSpec, seed: int) -> Data:
     train_channel = find_channel(env, TRAIN_NAMES, required=True)
     assert train_channel is not None
-    train_reader = create_reader(env, train_channel, params)
+    splits = _split_folders(env, train_channel, params)
+    if splits is not None:
+        log.info("channel %s holds split folders: %s", train_channel, splits.describe())
+        train_channel = splits.label("train")
+        train_reader: Reader | StreamReader = ImageFolderReader(splits.folders["train"],
+                                                                train_channel)
+    else:
+        train_reader = create_reader(env, train_channel, params)
     if params.multi_label and isinstance(train_reader, ImageFolderReader):
         raise UserError(
             "multi_label=1 needs data with several labels per image (.lst, RecordIO or an "
@@ -76,18 +84,35 @@ def load_data(env: TrainingEnv, params: Hyperparameters, spec: InputSpec, seed: 
                    seed=seed, num_classes=num_classes, shuffle=True,
                    shuffle_buffer=params.shuffle_buffer_size)
 
-    def optional(names: tuple[str, ...]) -> Split | None:
+    def optional(names: tuple[str, ...], role: str) -> Split | None:
         channel = find_channel(env, names, required=False)
-        if channel is None:
+        if splits is not None:
+            check_no_duplicate_split(splits, role, channel)
+        reader: Reader | StreamReader
+        if splits is not None and role in splits.folders:
+            channel = splits.label(role)
+            reader = ImageFolderReader(splits.folders[role], channel, class_names)
+        elif channel is None:
             return None
-        reader = create_reader(env, channel, params, class_names)
+        else:
+            reader = create_reader(env, channel, params, class_names)
         if isinstance(reader, Reader):
             log.info("channel %s: %d images", channel, len(reader))
         return _split(channel, reader, eval_transform(spec), seed=seed, num_classes=num_classes,
                       shuffle=False, shuffle_buffer=0)
 
-    return Data(class_names, train, optional(VALIDATION_NAMES), optional(TEST_NAMES),
-                multi_label=params.multi_label, label_counts=counts)
+    return Data(class_names, train, optional(VALIDATION_NAMES, "validation"),
+                optional(TEST_NAMES, "test"), multi_label=params.multi_label,
+                label_counts=counts)
+
+
+def _split_folders(env: TrainingEnv, channel: str, params: Hyperparameters
+                   ) -> SplitFolders | None:
+    """Split folders in an image-folder training channel (the dog-breed upload)."""
+    if env.input_mode(channel) == INPUT_MODE_PIPE or select_format(env, channel,
+                                                                    params) != "folder":
+        return None
+    return find_split_folders(env.channel_dir(channel), channel)
 
 
 def _label_counts(reader: Reader | StreamReader, num_classes: int) -> list[int] | None:
