@@ -16,8 +16,8 @@ from common import artifact
 from common.artifact import TASK_CLASSIFICATION, InputSpec, Metadata
 from common.models import build_classifier, freeze_backbone
 from common.preprocessing import IMAGENET_MEAN, IMAGENET_STD
-from train import checkpoint, hyperparameters, metrics
-from train.contract import TrainingEnv
+from train import checkpoint, hyperparameters, metrics, previous_model
+from train.contract import MODEL_CHANNEL, TrainingEnv
 from train.data.loading import Data, default_num_workers, load_data, make_loader
 from train.debugger import Instruments
 from train.engine import Precision, RunningStats, evaluate, train_one_epoch
@@ -52,6 +52,7 @@ def run(env: TrainingEnv, stop: StopRequest) -> dict[str, float]:
     _check_supported(env)
     device = _select_device()
     resume = checkpoint.load(env.checkpoint_dir)
+    previous = _previous_model(env, resume)
     seed = choose_seed(params.seed, resume)
     torch.manual_seed(seed)
 
@@ -60,8 +61,10 @@ def run(env: TrainingEnv, stop: StopRequest) -> dict[str, float]:
                      IMAGENET_MEAN, IMAGENET_STD)
     data = load_data(env, params, spec, seed)
     num_classes = _check_num_classes(params, data)
+    if previous is not None:
+        _check_previous(previous, params, spec, num_classes, data.class_names)
 
-    model = _build_model(env, params, num_classes).to(device)
+    model = _build_model(env, params, num_classes, previous).to(device)
     channels_last = device.type == "cuda"
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -77,6 +80,18 @@ def run(env: TrainingEnv, stop: StopRequest) -> dict[str, float]:
     progress = Progress(stats=RunningStats(multi_label=params.multi_label))
     if resume is not None:
         checkpoint.check_compatible(resume, fingerprint, env.checkpoint_dir)
+    workers = (params.num_workers if params.num_workers is not None
+               else default_num_workers(device.type == "cuda"))
+    pin = device.type == "cuda"
+    # The previous model's score (not for a stream: that would cost a pass of the FIFO).
+    if previous is not None and data.validation is not None and not data.validation.streamed:
+        start = evaluate(model=model, batches=make_loader(data.validation, params.mini_batch_size,
+                                                          workers, pin),
+                         criterion=criterion, precision=precision, top_k=params.top_k,
+                         channels_last=channels_last, on_bad=lambda names: None,
+                         multi_label=params.multi_label)
+        log.info("incremental training: the previous model scores validation accuracy %.6f "
+                 "(loss %.6f) before training", start.accuracy, start.loss)
     # Debugger hook and profiler when SageMaker configured them; no-ops otherwise.
     with Instruments.create(env, model, criterion, cuda=device.type == "cuda",
                             resuming=resume is not None) as instruments:
@@ -91,10 +106,6 @@ def run(env: TrainingEnv, stop: StopRequest) -> dict[str, float]:
                             progress.epoch)
                 progress.batch_samples = 0
                 progress.stats = RunningStats(multi_label=params.multi_label)
-
-        workers = (params.num_workers if params.num_workers is not None
-                   else default_num_workers(device.type == "cuda"))
-        pin = device.type == "cuda"
 
         def on_bad(names: list[str]) -> None:
             progress.bad_images.update(names)
@@ -239,10 +250,40 @@ def _check_num_classes(params: Hyperparameters, data: Data) -> int:
     return found
 
 
-def _build_model(env: TrainingEnv, params: Hyperparameters, num_classes: int) -> nn.Module:
+def _previous_model(env: TrainingEnv, resume: dict[str, Any] | None
+                    ) -> previous_model.PreviousModel | None:
+    if resume is None:
+        return previous_model.load(env)
+    if MODEL_CHANNEL in env.available_channels():
+        log.info("resuming from a checkpoint: the %r channel is not used", MODEL_CHANNEL)
+    return None
+
+
+def _check_previous(previous: previous_model.PreviousModel, params: Hyperparameters,
+                    spec: InputSpec, num_classes: int, class_names: list[str]) -> None:
+    meta = previous.metadata
+    shape = f"{meta.input.channels},{meta.input.height},{meta.input.width}"
+    previous_model.require_same(previous, TASK_CLASSIFICATION, [
+        ("architecture", meta.architecture, params.architecture),
+        ("num_layers", meta.num_layers,
+         params.num_layers if params.architecture == "resnet" else None),
+        ("image_shape", shape, f"{spec.channels},{spec.height},{spec.width}"),
+        ("num_classes", meta.num_classes, num_classes),
+    ])
+    if meta.class_names != class_names:
+        log.warning("incremental training: the previous model's classes %s differ from this "
+                    "data's %s; class i keeps the previous model's class i weights",
+                    meta.class_names[:10], class_names[:10])
+
+
+def _build_model(env: TrainingEnv, params: Hyperparameters, num_classes: int,
+                 previous: previous_model.PreviousModel | None = None) -> nn.Module:
     layers = params.num_layers if params.architecture == "resnet" else None
     imagenet = None
-    if params.use_pretrained_model:
+    if previous is not None and params.use_pretrained_model:
+        log.info("use_pretrained_model=1: the %r channel's weights replace ImageNet's",
+                 MODEL_CHANNEL)
+    elif params.use_pretrained_model:
         imagenet = load_imagenet_weights(params.architecture, layers,
                                          env.channel_dir(WEIGHTS_CHANNEL),
                                          params.download_pretrained)
@@ -250,6 +291,8 @@ def _build_model(env: TrainingEnv, params: Hyperparameters, num_classes: int) ->
         model = build_classifier(params.architecture, layers, num_classes, imagenet)
     except RuntimeError as exc:  # state_dict of another architecture
         raise UserError(f"pretrained weights do not fit {params.architecture}: {exc}") from exc
+    if previous is not None:
+        previous_model.apply(previous, model)
     if params.freeze_backbone:
         freeze_backbone(model, params.architecture)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -38,7 +38,7 @@ from common import artifact
 from common.artifact import TASK_SEGMENTATION, InputSpec, Metadata
 from common.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 from common.segmentation import backbone_depth, build_segmenter
-from train import checkpoint
+from train import checkpoint, previous_model
 from train.contract import TrainingEnv
 from train.data.dataset import EpochSampler
 from train.data.loading import default_num_workers
@@ -91,6 +91,14 @@ def run(env: TrainingEnv, stop: Callable[[], bool]) -> dict[str, float]:
     if len(env.resources.hosts) > 1:
         raise UserError("this version trains on one instance; use instance_count=1")
     resume = checkpoint.load(env.checkpoint_dir)
+    previous = None if resume is not None else previous_model.load(env)
+    if previous is not None:
+        meta = previous.metadata
+        previous_model.require_same(previous, TASK_SEGMENTATION, [
+            ("backbone", meta.backbone, params.backbone),
+            ("algorithm", meta.architecture, params.algorithm),
+            ("num_classes", meta.num_classes, params.num_classes),
+        ])
     seed = choose_seed(params.seed, resume)
     torch.manual_seed(seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -113,7 +121,7 @@ def run(env: TrainingEnv, stop: Callable[[], bool]) -> dict[str, float]:
         # One sampler for the whole job: a stream's sampler counts the FIFOs it has read.
         val_sampler = _sampler(val_data, 0, seed, shuffle=False)
 
-    model = _build_model(env, params).to(device)
+    model = _build_model(env, params, previous).to(device)
     optimizer = build_optimizer(params, model.parameters())
     batches_per_epoch = -(-train_count // params.mini_batch_size)
     scheduler = build_scheduler(params, optimizer, batches_per_epoch)
@@ -134,6 +142,12 @@ def run(env: TrainingEnv, stop: Callable[[], bool]) -> dict[str, float]:
 
     # The main head's loss as a module, so the debugger hook records CrossEntropyLoss_output_0.
     criterion = nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
+    # The previous model's score (not for a stream: that would cost a pass of the FIFO).
+    if previous is not None and val_set is not None and isinstance(val_data, Split):
+        start = evaluate(model, _loader(val_set, params.validation_mini_batch_size, workers,
+                                        val_sampler), num_classes, device)
+        log.info("incremental training: the previous model scores validation mIOU %.6f "
+                 "before training", start.mean_iou)
     # Debugger hook and profiler when SageMaker configured them; no-ops otherwise.
     instruments = Instruments.create(env, model, criterion, cuda=device.type == "cuda",
                                        resuming=resume is not None)
@@ -277,16 +291,20 @@ def _loader(dataset: SegmentationDataset, batch_size: int, workers: int,
         generator=torch.Generator().manual_seed(0))
 
 
-def _build_model(env: TrainingEnv, params: SegmentationHyperparameters) -> nn.Module:
+def _build_model(env: TrainingEnv, params: SegmentationHyperparameters,
+                 previous: previous_model.PreviousModel | None = None) -> nn.Module:
     imagenet = None
-    if params.use_pretrained_model:
+    if params.use_pretrained_model and previous is None:
         imagenet = load_imagenet_weights("resnet", backbone_depth(params.backbone),
                                          env.channel_dir(WEIGHTS_CHANNEL), allow_download=False)
     try:
-        return build_segmenter(params.algorithm, params.backbone, params.num_classes or 0,
-                               imagenet)
+        model = build_segmenter(params.algorithm, params.backbone, params.num_classes or 0,
+                                imagenet)
     except RuntimeError as exc:
         raise UserError(f"pretrained weights do not fit {params.backbone}: {exc}") from exc
+    if previous is not None:
+        previous_model.apply(previous, model)
+    return model
 
 
 def _loss(criterion: nn.Module, outputs: dict[str, torch.Tensor], target: torch.Tensor
