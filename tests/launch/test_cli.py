@@ -47,3 +47,9 @@ def test_metric_definitions_match_what_train_logs():
 
     assert metric_definitions.CLASSIFICATION == METRIC_DEFINITIONS
     assert metric_definitions.MULTI_LABEL == MULTI_LABEL_METRIC_DEFINITIONS
+
+
+def test_segmentation_metric_definitions_match_what_train_logs():
+    from train.segmentation.metrics import METRIC_DEFINITIONS
+
+    assert metric_definitions.SEGMENTATION == METRIC_DEFINITIONS

@@ -9,12 +9,20 @@ InvokeEndpoint decodes the body as UTF-8, so the "images" sent here are ASCII st
 
 from __future__ import annotations
 
+import io
 import json
 
 import boto3
+import numpy as np
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
 
 from launch import deploy, invoke, transform
+from serve import protobuf_record
 from tests.launch.conftest import BUCKET, IMAGE, REGION, ROLE, SESSION_ARGS
+
+REGION_ARGS = ["--region", REGION]
 
 SERVE_IMAGE = IMAGE.replace("sm-vision-train", "sm-vision-serve")
 
@@ -94,7 +102,7 @@ def test_invoke_sends_each_image_and_prints_the_top_k_labels(aws, tmp_path, caps
         {"Body": _verbose("7", 0.97), "ContentType": "application/json"},
         {"Body": _verbose("1", 0.61), "ContentType": "application/json"},
     ]})
-    assert invoke.main([*SESSION_ARGS, "--endpoint-name", "digits", str(folder),
+    assert invoke.main([*REGION_ARGS, "--endpoint-name", "digits", str(folder),
                         "--top-k", "2"]) == 0
     sent = [r for r in aws.requests() if r["url"].endswith("/endpoints/digits/invocations")]
     assert [r["body"] for r in sent] == [b"PNG first", b"JPEG second"]
@@ -112,7 +120,7 @@ def test_invoke_saves_segmentation_masks(aws, tmp_path):
     image.write_bytes(b"JPEG street")
     aws.post("/moto-api/static/sagemaker/endpoint-results", {"results": [
         {"Body": "PNG-MASK", "ContentType": "image/png"}]})
-    assert invoke.main([*SESSION_ARGS, "--endpoint-name", "roads", str(image),
+    assert invoke.main([*REGION_ARGS, "--endpoint-name", "roads", str(image),
                         "--accept", "image/png", "--out-dir", str(tmp_path / "masks")]) == 0
     assert (tmp_path / "masks" / "street.png").read_bytes() == b"PNG-MASK"
     sent = [r for r in aws.requests() if r["url"].endswith("/endpoints/roads/invocations")]
@@ -157,3 +165,68 @@ def test_transform_image_files_with_an_existing_model(aws):
     assert request["TransformInput"]["ContentType"] == "application/x-image"
     assert request["TransformInput"].get("SplitType", "None") == "None"
     assert request["TransformOutput"]["Accept"] == "application/jsonlines"
+
+
+def test_invoke_sends_the_content_type_given(aws, tmp_path):
+    image = tmp_path / "dog.jpg"
+    image.write_bytes(b"JPEG dog")
+    aws.post("/moto-api/static/sagemaker/endpoint-results", {"results": [
+        {"Body": _verbose("Labrador", 0.9), "ContentType": "application/json"}]})
+    assert invoke.main([*REGION_ARGS, "--endpoint-name", "dogs", str(image),
+                        "--content-type", "image/jpeg"]) == 0
+    sent = [r for r in aws.requests() if r["url"].endswith("/endpoints/dogs/invocations")]
+    assert sent[0]["headers"]["Content-Type"] == "image/jpeg"
+
+
+def test_top_k_ranks_the_built_in_plain_list_answer(aws, tmp_path, capsys):
+    image = tmp_path / "7.png"
+    image.write_bytes(b"PNG seven")
+    probabilities = [0.01, 0.1, 0.02, 0.03, 0.04, 0.05, 0.06, 0.5, 0.09, 0.1]
+    aws.post("/moto-api/static/sagemaker/endpoint-results", {"results": [
+        {"Body": json.dumps(probabilities), "ContentType": "application/json"}]})
+    assert invoke.main([*REGION_ARGS, "--endpoint-name", "digits", str(image),
+                        "--accept", "application/json", "--top-k", "3"]) == 0
+    # Ties keep class order, as the server's verbose answer ranks them.
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"{image}: 7 (0.500)  1 (0.100)  9 (0.100)")
+
+
+def _segmentation_protobuf(probabilities: np.ndarray) -> bytes:
+    """What the serving image answers for Accept: application/x-protobuf (one image)."""
+    record = protobuf_record.record({
+        "shape": protobuf_record.int32_tensor(list(probabilities.shape)),
+        "target": protobuf_record.float32_tensor(probabilities)})
+    return protobuf_record.recordio_frame(record)
+
+
+def test_invoke_saves_protobuf_answers_and_summarises_them(aws, tmp_path, monkeypatch, capsys):
+    # moto answers InvokeEndpoint with text only, so the runtime client is stubbed here.
+    image = tmp_path / "street.jpg"
+    image.write_bytes(b"JPEG street")
+    probabilities = np.zeros((1, 3, 2, 4), dtype=np.float32)
+    probabilities[0, 0, :, :3] = 1  # 6 background pixels
+    probabilities[0, 2, :, 3] = 1  # 2 pixels of class 2
+    body = _segmentation_protobuf(probabilities)
+    client = boto3.client("sagemaker-runtime", region_name=REGION)
+    stub = Stubber(client)
+    stub.add_response("invoke_endpoint", {
+        "Body": StreamingBody(io.BytesIO(body), len(body)),
+        "ContentType": "application/x-protobuf"}, {
+        "EndpointName": "roads", "Body": b"JPEG street", "ContentType": "application/x-image",
+        "Accept": "application/x-protobuf", "CustomAttributes": "top_k=5"})
+    stub.activate()
+    monkeypatch.setattr(invoke, "runtime_client", lambda args: client)
+    out_dir = tmp_path / "answers"
+    assert invoke.main([*REGION_ARGS, "--endpoint-name", "roads", str(image),
+                        "--accept", "application/x-protobuf", "--out-dir", str(out_dir)]) == 0
+    stub.assert_no_pending_responses()
+    assert (out_dir / "street.pb").read_bytes() == body
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"{image}: saved to {out_dir / 'street.pb'}; 3 classes at 2x4: "
+        "class 0 75.0%, class 2 25.0%")
+
+
+def test_invoke_offers_no_unused_bucket_flag(capsys):
+    with pytest.raises(SystemExit):
+        invoke.main([*REGION_ARGS, "--bucket", "b", "--endpoint-name", "e", "x.png"])
+    assert "unrecognized arguments: --bucket" in capsys.readouterr().err

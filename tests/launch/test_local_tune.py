@@ -182,3 +182,59 @@ def test_three_digits_trials_with_the_real_train_command(tmp_path, digits_small,
     out = capsys.readouterr().out
     assert f"best: {best['trial']} average test loss = {best['objective']:g}" in out
     assert (work / best["trial"] / "model" / "metadata.json").exists()
+
+
+# What SageMaker writes per channel in inputdataconfig.json, and nothing else.
+SAGEMAKER_CHANNEL_KEYS = {"ContentType", "TrainingInputMode", "S3DistributionType",
+                          "RecordWrapperType"}
+
+
+def _config(work: Path, trial: str, name: str) -> dict:
+    return json.loads((work / trial / "input/config" / name).read_text())
+
+
+def test_trials_get_exactly_the_channel_keys_sagemaker_writes(tmp_path, data, fake_train):
+    # A File-mode manifest: SageMaker writes no AttributeNames, so the label attribute
+    # travels as the label_attribute hyperparameter.
+    work = tmp_path / "hpo"
+    assert tune.main([*_local(work, data, fake_train), "--data-format", "manifest",
+                      "--input-mode", "File", "--attribute-names", "source-ref,class",
+                      "--channel-config", "validation:distribution=ShardedByS3Key",
+                      "--range", "lr=continuous:0.001:0.1", "--max-jobs", "1"]) == 0
+    channels = _config(work, "trial-001", "inputdataconfig.json")
+    for channel in channels.values():
+        assert set(channel) <= SAGEMAKER_CHANNEL_KEYS
+    assert channels["validation"] == {
+        "ContentType": "application/x-recordio", "TrainingInputMode": "File",
+        "S3DistributionType": "ShardedByS3Key", "RecordWrapperType": "RecordIO"}
+    assert _config(work, "trial-001", "hyperparameters.json")["label_attribute"] == "class"
+
+
+def test_several_instances_per_trial_are_refused_locally(tmp_path, data, fake_train, capsys):
+    work = tmp_path / "hpo"
+    assert tune.main([*_local(work, data, fake_train), "--instance-count", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "--instance-count 2" in err and "one host" in err
+    assert not work.exists()
+
+
+@pytest.mark.filterwarnings("ignore:Framework profiling will be deprecated")
+def test_local_trials_get_the_debugger_and_profiler_configs_sagemaker_writes(
+        tmp_path, data, fake_train, capsys):
+    from tests.debugger.conftest import sdk_configs
+
+    work = tmp_path / "hpo"
+    assert tune.main([*_local(work, data, fake_train), "--debugger", "--profiler",
+                      "--range", "lr=continuous:0.001:0.1", "--max-jobs", "1"]) == 0
+    hook, profiler = sdk_configs()
+    written_hook = _config(work, "trial-001", "debughookconfig.json")
+
+    def by_name(config: dict) -> list[dict]:  # the SDK keeps them in a set
+        return sorted(config.pop("CollectionConfigurations"), key=lambda c: c["CollectionName"])
+
+    assert by_name(written_hook) == by_name(hook)
+    hook.pop("S3OutputPath")
+    assert written_hook == hook
+    profiler.pop("S3OutputPath", None)
+    assert _config(work, "trial-001", "profilerconfig.json") == profiler
+    assert "python -m train.debugger report --base-dir" in capsys.readouterr().out

@@ -149,6 +149,7 @@ def test_segmentation_metrics_and_extra_definitions(aws):
     assert definitions == [
         {"Name": "validation:mIOU", "Regex": r"validation:mIOU=([0-9\.]+)"},
         {"Name": "validation:pixel_accuracy", "Regex": r"validation:pixel_accuracy=([0-9\.]+)"},
+        {"Name": "train:loss", "Regex": r"train:loss=([0-9\.]+)"},
         {"Name": "train:mIOU", "Regex": r"train:mIOU=([0-9\.]+)"},
     ]
 
@@ -171,3 +172,87 @@ def test_channel_mistakes_are_reported_before_any_request(aws, capsys, argv, mes
     assert launcher.main([*JOB_ARGS, *argv]) == 1
     assert message in capsys.readouterr().err
     assert not aws.calls("CreateTrainingJob")
+
+
+def test_a_metric_named_like_a_default_replaces_it_instead_of_being_sent_twice(aws):
+    # The dog-breed notebook's definition, translated flag for flag.
+    assert launcher.main([
+        *JOB_ARGS, "--channel", "train=s3://data/train/",
+        "--metric", r"average test loss=Test set: Average loss: ([0-9\.]+)",
+        "--metric", r"train:loss=loss: ([0-9\.]+)",
+    ]) == 0
+    definitions = aws.call("CreateTrainingJob")["AlgorithmSpecification"]["MetricDefinitions"]
+    names = [d["Name"] for d in definitions]
+    assert len(names) == len(set(names)), names
+    assert names == [d["Name"] for d in metric_definitions.CLASSIFICATION]
+    by_name = {d["Name"]: d["Regex"] for d in definitions}
+    assert by_name["train:loss"] == r"loss: ([0-9\.]+)"  # the user's wins, in place
+
+
+def test_a_built_in_image_can_be_sent_no_metric_definitions(aws):
+    assert launcher.main([*JOB_ARGS, "--channel", "train=s3://data/train/",
+                          "--no-metric-definitions"]) == 0
+    spec = aws.call("CreateTrainingJob")["AlgorithmSpecification"]
+    assert "MetricDefinitions" not in spec
+
+
+def test_spot_max_wait_below_max_run_is_refused_before_any_request(aws, capsys):
+    assert launcher.main([*JOB_ARGS, "--channel", "train=s3://data/train/", "--spot",
+                          "--max-run", "7200", "--max-wait", "3600"]) == 1
+    err = capsys.readouterr().err
+    assert "--max-wait 3600" in err and "--max-run 7200" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not aws.requests()  # not even the bucket check
+
+
+def test_max_wait_without_spot_is_refused(aws, capsys):
+    assert launcher.main([*JOB_ARGS, "--channel", "train=s3://data/train/",
+                          "--max-wait", "7200"]) == 1
+    assert "--spot" in capsys.readouterr().err
+    assert not aws.calls("CreateTrainingJob")
+
+
+def test_incremental_training_from_a_previous_model(aws):
+    # As the built-in algorithms' notebooks send it: a "model" channel, S3Prefix,
+    # FullyReplicated, application/x-sagemaker-model, read as a file beside Pipe-mode data.
+    assert launcher.main([
+        *JOB_ARGS, "--data-format", "recordio", "--input-mode", "Pipe",
+        "--channel", "train=s3://data/train.rec", "--channel", "validation=s3://data/val.rec",
+        "--model-data", "s3://models/first/output/model.tar.gz",
+    ]) == 0
+    model = _channels(aws.call("CreateTrainingJob"))["model"]
+    assert model["ContentType"] == "application/x-sagemaker-model"
+    assert model["InputMode"] == "File"
+    assert model.get("RecordWrapperType", "None") == "None"
+    assert model["DataSource"]["S3DataSource"] == {
+        "S3DataType": "S3Prefix", "S3Uri": "s3://models/first/output/model.tar.gz",
+        "S3DataDistributionType": "FullyReplicated"}
+
+
+def test_a_channel_named_model_is_a_model_channel(aws):
+    assert launcher.main([*JOB_ARGS, "--data-format", "folder",
+                          "--channel", "train=s3://data/train/",
+                          "--channel", "model=s3://models/first/output/"]) == 0
+    channels = _channels(aws.call("CreateTrainingJob"))
+    assert channels["model"]["ContentType"] == "application/x-sagemaker-model"
+    assert channels["train"]["ContentType"] == "application/x-image"
+
+
+def test_model_data_and_a_model_channel_together_are_refused(aws, capsys):
+    assert launcher.main([*JOB_ARGS, "--channel", "train=s3://d/", "--channel", "model=s3://m/",
+                          "--model-data", "s3://m/model.tar.gz"]) == 1
+    assert "--model-data" in capsys.readouterr().err
+    assert not aws.calls("CreateTrainingJob")
+
+
+def test_several_instances_with_sharded_and_replicated_channels(aws):
+    assert launcher.main([
+        *JOB_ARGS, "--instance-type", "ml.p3.2xlarge", "--instance-count", "4",
+        "--channel", "train=s3://data/train/", "--channel", "validation=s3://data/valid/",
+        "--channel-config", "train:distribution=ShardedByS3Key",
+    ]) == 0
+    request = aws.call("CreateTrainingJob")
+    assert request["ResourceConfig"]["InstanceCount"] == 4
+    assert {name: c["DataSource"]["S3DataSource"]["S3DataDistributionType"]
+            for name, c in _channels(request).items()} == {
+        "train": "ShardedByS3Key", "validation": "FullyReplicated"}

@@ -11,7 +11,7 @@ import json
 
 from launch import metric_definitions
 from launch import tune as launcher
-from tests.launch.conftest import IMAGE, JOB_ARGS
+from tests.launch.conftest import BUCKET, IMAGE, JOB_ARGS
 
 CHANNELS = ["--channel", "train=s3://data/train/", "--channel", "validation=s3://data/valid/",
             "--data-format", "folder"]
@@ -79,3 +79,57 @@ def test_an_objective_the_metrics_do_not_define_is_refused(aws, capsys):
     assert launcher.main([*JOB_ARGS, *CHANNELS, "--objective-metric", "val:f2"]) == 1
     assert "give --objective-regex" in capsys.readouterr().err
     assert not aws.calls("CreateHyperParameterTuningJob")
+
+
+def test_spot_tuning_sends_a_checkpoint_prefix_of_its_own(aws):
+    assert launcher.main([*JOB_ARGS, *CHANNELS, "--spot", "--max-run", "3600",
+                          "--max-wait", "7200", "--job-name", "hpo-spot"]) == 0
+    request = aws.call("CreateHyperParameterTuningJob")
+    assert request["HyperParameterTuningJobName"] == "hpo-spot"
+    definition = request["TrainingJobDefinition"]
+    assert definition["EnableManagedSpotTraining"] is True
+    assert definition["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600,
+                                               "MaxWaitTimeInSeconds": 7200}
+    assert definition["CheckpointConfig"] == {"S3Uri": f"s3://{BUCKET}/hpo-spot/checkpoints/"}
+
+
+def test_a_given_checkpoint_uri_is_kept_for_the_tuning_job(aws):
+    assert launcher.main([*JOB_ARGS, *CHANNELS, "--spot", "--job-name", "hpo-ckpt",
+                          "--checkpoint-s3-uri", "s3://ckpt/hpo/"]) == 0
+    definition = aws.call("CreateHyperParameterTuningJob")["TrainingJobDefinition"]
+    assert definition["CheckpointConfig"] == {"S3Uri": "s3://ckpt/hpo/"}
+
+
+def test_debugger_or_profiler_on_a_tuning_job_is_refused_with_the_reason(aws, capsys):
+    for flag in ("--debugger", "--profiler"):
+        assert launcher.main([*JOB_ARGS, *CHANNELS, flag]) == 1
+        err = capsys.readouterr().err
+        assert "tuning job" in err and flag in err and "launch.train" in err
+    assert not aws.calls("CreateHyperParameterTuningJob")
+
+
+def test_default_tuning_job_names_are_unique_within_a_minute(aws):
+    for _ in range(3):
+        assert launcher.main([*JOB_ARGS, *CHANNELS, "--base-job-name", "dogs"]) == 0
+    names = [c["HyperParameterTuningJobName"]
+             for c in aws.calls("CreateHyperParameterTuningJob")]
+    assert len(set(names)) == 3, names
+    assert all(n.startswith("dogs-") and len(n) <= 32 for n in names)
+
+
+def test_a_built_in_image_is_tuned_on_its_own_metric_without_definitions(aws):
+    assert launcher.main([*JOB_ARGS, *CHANNELS, "--no-metric-definitions"]) == 0
+    request = aws.call("CreateHyperParameterTuningJob")
+    assert request["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"] == {
+        "Type": "Maximize", "MetricName": "validation:accuracy"}
+    assert "MetricDefinitions" not in request["TrainingJobDefinition"]["AlgorithmSpecification"]
+
+
+def test_instance_count_and_channel_distribution_are_sent_per_trial(aws):
+    assert launcher.main([*JOB_ARGS, *CHANNELS, "--instance-count", "2",
+                          "--channel-config", "train:distribution=ShardedByS3Key"]) == 0
+    definition = aws.call("CreateHyperParameterTuningJob")["TrainingJobDefinition"]
+    assert definition["HyperParameterTuningResourceConfig"]["InstanceCount"] == 2
+    distributions = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3DataDistributionType"]
+                     for c in definition["InputDataConfig"]}
+    assert distributions == {"train": "ShardedByS3Key", "validation": "FullyReplicated"}
