@@ -3,8 +3,9 @@
 ``--data-format`` fills in what each of the image's input formats needs (content type, input
 mode, S3 data type, record wrapping); the other flags override it for every channel, and
 ``--channel-config NAME:KEY=VALUE`` for one channel (e.g. ``weights:input_mode=File`` beside
-Pipe-mode manifests). The same specs serve SageMaker (``TrainingInput``) and local trials
-(``inputdataconfig.json``).
+Pipe-mode manifests). A channel named ``model`` (or ``--model-data``) is incremental training's
+previous model, sent as the built-in algorithms' notebooks send it. The same specs serve
+SageMaker (``TrainingInput``) and local trials (``inputdataconfig.json``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ S3_DATA_TYPES = ("S3Prefix", "ManifestFile", "AugmentedManifestFile")
 RECORD_WRAPPINGS = ("None", "RecordIO")
 CT_IMAGE = "application/x-image"
 CT_RECORDIO = "application/x-recordio"
+# Incremental training: the previous job's model.tar.gz, as the built-in algorithms take it.
+MODEL_CHANNEL = "model"
+CT_MODEL = "application/x-sagemaker-model"
+MODEL_SETTINGS: dict[str, Any] = {"content_type": CT_MODEL, "s3_data_type": "S3Prefix",
+                                  "distribution": "FullyReplicated", "record_wrapping": None,
+                                  "attribute_names": ()}
 
 # The image's input formats (README "Channels and data layout") and what SageMaker must send.
 DATA_FORMATS: dict[str, dict[str, Any]] = {
@@ -61,7 +68,8 @@ class Channel:
         )
 
     def to_input_data_config(self) -> dict[str, Any]:
-        """This channel's entry in ``inputdataconfig.json``, as SageMaker writes it."""
+        """This channel's entry in ``inputdataconfig.json``, as SageMaker writes it: these four
+        keys only (no AttributeNames, no S3DataType, whatever the request held)."""
         entry: dict[str, Any] = {
             "TrainingInputMode": self.input_mode or "File",
             "S3DistributionType": self.distribution,
@@ -69,8 +77,6 @@ class Channel:
         }
         if self.content_type:
             entry["ContentType"] = self.content_type
-        if self.attribute_names:
-            entry["AttributeNames"] = list(self.attribute_names)
         return entry
 
 
@@ -93,7 +99,11 @@ def add_channel_arguments(parser: argparse.ArgumentParser, *, required: bool = T
     group.add_argument("--channel-config", action="append", default=[],
                        metavar="NAME:KEY=VALUE",
                        help="one channel's setting (keys: content_type, input_mode, "
-                       "distribution, s3_data_type, record_wrapping, attribute_names)")
+                       "distribution, s3_data_type, record_wrapping, attribute_names), e.g. "
+                       "train:distribution=ShardedByS3Key")
+    group.add_argument("--model-data", metavar="S3_URI",
+                       help="incremental training: a previous job's model.tar.gz, sent as the "
+                       "'model' channel (application/x-sagemaker-model, File mode)")
 
 
 def default_input_mode(args: argparse.Namespace) -> str:
@@ -110,24 +120,40 @@ def channels_from_args(args: argparse.Namespace) -> list[Channel]:
         if value is not None:
             shared[key] = value
     overrides = _channel_overrides(args.channel_config)
-    names = [name for name, _ in args.channel]
+    sources = list(args.channel)
+    model_data = getattr(args, "model_data", None)
+    if model_data:
+        if MODEL_CHANNEL in dict(sources):
+            raise ValueError("give the previous model either as --model-data or as "
+                             "--channel model=..., not both")
+        sources.append((MODEL_CHANNEL, model_data))
+    names = [name for name, _ in sources]
     if len(set(names)) != len(names):
         raise ValueError(f"a channel is given twice: {names}")
     unknown = set(overrides) - set(names)
     if unknown:
         raise ValueError(f"--channel-config names channels not given with --channel: "
                          f"{sorted(unknown)}")
-    channels = [_channel(name, source, {**shared, **overrides.get(name, {})})
-                for name, source in args.channel]
+    job_mode = default_input_mode(args)
+    channels = [_channel(name, source, shared, overrides.get(name, {}), job_mode)
+                for name, source in sources]
     for channel in channels:
         _check(channel)
     return channels
 
 
-def _channel(name: str, source: str, settings: dict[str, Any]) -> Channel:
+def _channel(name: str, source: str, shared: dict[str, Any], own: dict[str, Any],
+             job_mode: str) -> Channel:
+    settings = dict(shared)
+    if name == MODEL_CHANNEL:
+        # The data format's settings are for data channels; a model is one file, so it is
+        # read as a file even beside Pipe-mode data.
+        settings.update(MODEL_SETTINGS)
+        settings["input_mode"] = "File" if job_mode == "Pipe" else None
+    settings.update(own)
     # AttributeNames belong to augmented manifests only (a weights channel beside them has none).
     if settings.get("s3_data_type") != "AugmentedManifestFile":
-        settings = {**settings, "attribute_names": ()}
+        settings["attribute_names"] = ()
     return Channel(name, source, **settings)
 
 

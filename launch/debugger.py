@@ -1,11 +1,20 @@
-"""The seed notebook's Debugger rules, hook configuration and Profiler configuration."""
+"""The seed notebook's Debugger rules, hook configuration and Profiler configuration.
+
+For SageMaker jobs they go to the Estimator; for local tuning trials ``container_configs``
+gives the files SageMaker would write into ``input/config`` for the same flags.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
 LOSS_COLLECTION = "CrossEntropyLoss_output_0"
+# Where SageMaker tells the container to write tensors (mapped under SAGEMAKER_BASE_DIR locally).
+CONTAINER_TENSORS_PATH = "/opt/ml/output/tensors"
+HOOK_CONFIG_FILE = "debughookconfig.json"
+PROFILER_CONFIG_FILE = "profilerconfig.json"
 
 
 def add_debugger_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,3 +71,26 @@ def estimator_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     if rules:
         kwargs["rules"] = rules
     return kwargs
+
+
+def container_configs(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """``debughookconfig.json`` and ``profilerconfig.json`` as SageMaker writes them for a job
+    with these flags (the S3 output paths left out: a local trial uploads nothing)."""
+    kwargs = estimator_kwargs(args)
+    files: dict[str, dict[str, Any]] = {}
+    hook = kwargs["debugger_hook_config"]
+    if hook:
+        # As Estimator does: the hook saves its own collections and every rule's.
+        collections = set(hook.collection_configs or [])
+        for rule in kwargs.get("rules", []):
+            collections.update(getattr(rule, "collection_configs", None) or [])
+        hook.collection_configs = sorted(collections, key=lambda c: (
+            c.name, json.dumps(c.parameters or {}, sort_keys=True)))
+        request = hook._to_request_dict()
+        request.pop("S3OutputPath", None)
+        files[HOOK_CONFIG_FILE] = {"LocalPath": CONTAINER_TENSORS_PATH, **request}
+    if not kwargs["disable_profiler"]:
+        request = kwargs["profiler_config"]._to_request_dict()
+        request.pop("S3OutputPath", None)
+        files[PROFILER_CONFIG_FILE] = request
+    return files

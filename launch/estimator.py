@@ -47,18 +47,34 @@ def add_estimator_arguments(parser: argparse.ArgumentParser, *, image_required: 
     metrics.add_argument("--task", choices=metric_definitions.TASKS, default="classification",
                          help="which metric definitions to send (default classification)")
     metrics.add_argument("--metric", action="append", type=key_value, default=[],
-                         metavar="NAME=REGEX", help="an extra metric definition (repeatable)")
+                         metavar="NAME=REGEX", help="a metric definition (repeatable); one named "
+                         "like a default replaces it")
+    metrics.add_argument("--no-metric-definitions", action="store_true",
+                         help="send none of the task's definitions (SageMaker's built-in "
+                         "algorithm images define their own); --metric still adds")
     add_hyperparameter_arguments(parser)
     debugger.add_debugger_arguments(parser)
     add_session_arguments(parser)
 
 
+def check_job_arguments(args: argparse.Namespace) -> None:
+    """Mistakes SageMaker would reject (or silently drop), found before any request."""
+    if args.max_wait is not None and not args.spot:
+        raise ValueError(f"--max-wait {args.max_wait} applies to spot training only; add --spot "
+                         "or drop --max-wait")
+    if args.spot and args.max_wait is not None and args.max_wait < args.max_run:
+        raise ValueError(f"--max-wait {args.max_wait} is below --max-run {args.max_run}: "
+                         "SageMaker requires max_wait >= max_run (it counts the wait for spot "
+                         f"capacity plus the run); give --max-wait {args.max_run} or more")
+    if args.instance_count < 1:
+        raise ValueError(f"--instance-count {args.instance_count} must be at least 1")
+
+
 def metric_definitions_from_args(args: argparse.Namespace, hyperparameters: dict[str, str]
                                  ) -> list[dict[str, str]]:
-    definitions = metric_definitions.for_task(
+    defaults = [] if args.no_metric_definitions else metric_definitions.for_task(
         args.task, multi_label=is_true(hyperparameters.get("multi_label")))
-    definitions += [{"Name": name, "Regex": regex} for name, regex in args.metric]
-    return definitions
+    return metric_definitions.merge(defaults, args.metric)
 
 
 def job_name(args: argparse.Namespace) -> str:
@@ -68,17 +84,23 @@ def job_name(args: argparse.Namespace) -> str:
     return name_from_base(args.base_job_name)
 
 
+def default_checkpoint_uri(session: sagemaker.Session, name: str) -> str:
+    # The trailing slash keeps S3's prefix match from taking in "<name>/checkpoints-old".
+    return f"s3://{session.default_bucket()}/{name}/checkpoints/"
+
+
 def build_estimator(args: argparse.Namespace, session: sagemaker.Session, *, input_mode: str,
                     name: str | None = None, defaults: dict[str, str] | None = None
                     ) -> Estimator:
-    """The job's Estimator; ``name`` (if known) places the default spot checkpoint URI, and
-    ``defaults`` are hyperparameters the flags and file may override."""
+    """The job's Estimator; ``name`` (the training or tuning job's, if known) places the
+    default spot checkpoint URI, and ``defaults`` are hyperparameters the flags and file may
+    override."""
     from sagemaker.estimator import Estimator
 
     hyperparameters = {**(defaults or {}), **hyperparameters_from_args(args)}
     checkpoint_uri = args.checkpoint_s3_uri
     if args.spot and checkpoint_uri is None and name is not None:
-        checkpoint_uri = f"s3://{session.default_bucket()}/{name}/checkpoints"
+        checkpoint_uri = default_checkpoint_uri(session, name)
     return Estimator(
         image_uri=args.image_uri,
         role=resolve_role(args, session),
@@ -93,7 +115,7 @@ def build_estimator(args: argparse.Namespace, session: sagemaker.Session, *, inp
         output_path=args.output_path,
         base_job_name=args.base_job_name,
         hyperparameters=hyperparameters,
-        metric_definitions=metric_definitions_from_args(args, hyperparameters),
+        metric_definitions=metric_definitions_from_args(args, hyperparameters) or None,
         environment=dict(args.env) or None,
         sagemaker_session=session,
         **debugger.estimator_kwargs(args),

@@ -1,8 +1,10 @@
 """``python -m launch.invoke``: send local images to an endpoint and print what it answers.
 
 Classification: the verbose answer (``Accept: application/json; verbose=true`` and
-``CustomAttributes: top_k=N``) printed as the top-k labels per image. Segmentation:
-``--accept image/png`` saves each returned mask as ``<out-dir>/<image name>.png``.
+``CustomAttributes: top_k=N``) printed as the top-k labels per image; a plain list of
+probabilities (the built-in algorithm's answer, ``--accept application/json``) is ranked here.
+Binary answers (``image/png`` masks, ``application/x-protobuf`` records, ``application/x-npy``
+arrays) are saved as ``<out-dir>/<image name>.<ext>`` and summarised.
 """
 
 from __future__ import annotations
@@ -13,15 +15,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from launch.answers import BINARY_SUFFIXES, media_type, summarise_binary, top_k_line
 from launch.cli import new_parser, run
-from launch.session import add_session_arguments
+from launch.session import add_session_arguments, aws_session
 
 CONTENT_TYPE = "application/x-image"
 ACCEPT_VERBOSE = "application/json; verbose=true"
-ACCEPT_MASK = "image/png"
 
 EXAMPLE = """
 python -m launch.invoke --endpoint-name digits local_test/heldout/7 --top-k 3
+python -m launch.invoke --endpoint-name dogs dog.jpg --content-type image/jpeg
 python -m launch.invoke --endpoint-name roads street.jpg --accept image/png --out-dir masks/
 """
 
@@ -31,14 +34,18 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "Send images (files or folders) to a SageMaker endpoint.", EXAMPLE)
     parser.add_argument("paths", nargs="+", type=Path, help="image files or folders of images")
     parser.add_argument("--endpoint-name", required=True)
+    parser.add_argument("--content-type", default=CONTENT_TYPE,
+                        help=f"Content-Type of each request (default {CONTENT_TYPE}; e.g. "
+                        "image/jpeg, image/png)")
     parser.add_argument("--top-k", type=int, default=5, help="labels per image (default 5)")
     parser.add_argument("--accept", default=ACCEPT_VERBOSE,
-                        help=f"Accept header (default {ACCEPT_VERBOSE!r}; image/png for "
-                        "segmentation masks)")
+                        help=f"Accept header (default {ACCEPT_VERBOSE!r}; application/json for "
+                        "the built-in plain list; image/png, application/x-protobuf or "
+                        "application/x-npy for segmentation)")
     parser.add_argument("--out-dir", type=Path, default=Path("masks"),
-                        help="where --accept image/png saves masks (default masks/)")
+                        help="where binary answers are saved (default masks/)")
     parser.add_argument("--json", action="store_true", help="print the raw JSON answers")
-    add_session_arguments(parser, role=False)
+    add_session_arguments(parser, role=False, bucket=False)
     return parser
 
 
@@ -58,33 +65,43 @@ def images(paths: list[Path]) -> list[Path]:
     return found
 
 
-def describe(answer: Any) -> str:
-    """``7 (0.970) 1 (0.012) ...`` from a verbose answer; the JSON itself otherwise."""
+def runtime_client(args: argparse.Namespace) -> Any:
+    return aws_session(args).client("sagemaker-runtime")
+
+
+def describe(answer: Any, top_k: int) -> str:
+    """``7 (0.970)  1 (0.012) ...`` from a verbose answer or a list of probabilities."""
     if isinstance(answer, dict) and "top_k" in answer:
-        return "  ".join(f"{t['label']} ({t['probability']:.3f})" for t in answer["top_k"])
+        return "  ".join(f"{t['label']} ({t['probability']:.3f})"
+                         for t in answer["top_k"][:top_k])
+    if isinstance(answer, dict) and "prediction" in answer:
+        answer = answer["prediction"]
+    if isinstance(answer, list) and answer and all(
+            isinstance(p, int | float) and not isinstance(p, bool) for p in answer):
+        return top_k_line(answer, top_k)
     return json.dumps(answer)
 
 
 def launch(args: argparse.Namespace) -> int:
-    import boto3
-
     files = images(args.paths)
-    runtime = boto3.Session(profile_name=args.profile, region_name=args.region).client(
-        "sagemaker-runtime")
-    mask = args.accept.split(";")[0].strip() == ACCEPT_MASK
+    if args.top_k < 1:
+        raise ValueError(f"--top-k {args.top_k} must be at least 1")
+    runtime = runtime_client(args)
+    accept = media_type(args.accept)
     for path in files:
         reply = runtime.invoke_endpoint(
-            EndpointName=args.endpoint_name, ContentType=CONTENT_TYPE, Accept=args.accept,
+            EndpointName=args.endpoint_name, ContentType=args.content_type, Accept=args.accept,
             CustomAttributes=f"top_k={args.top_k}", Body=path.read_bytes())
         body = reply["Body"].read()
-        if mask:
+        answered = media_type(reply.get("ContentType") or accept)
+        if answered in BINARY_SUFFIXES:
             args.out_dir.mkdir(parents=True, exist_ok=True)
-            target = args.out_dir / f"{path.stem}.png"
+            target = args.out_dir / f"{path.stem}{BINARY_SUFFIXES[answered]}"
             target.write_bytes(body)
-            print(f"{path}: mask saved to {target}")
+            print(f"{path}: saved to {target}; {summarise_binary(answered, body)}")
             continue
         answer = json.loads(body)
-        print(f"{path}: {json.dumps(answer) if args.json else describe(answer)}")
+        print(f"{path}: {json.dumps(answer) if args.json else describe(answer, args.top_k)}")
     return 0
 
 

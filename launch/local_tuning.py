@@ -13,7 +13,7 @@ import re
 import shutil
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from launch.channels import Channel
@@ -38,11 +38,23 @@ class LocalTuning:
     max_run: float
     seed: int | None = None
     copy_channels: bool = False
+    # Extra files for each trial's input/config (Debugger/Profiler configs), name -> JSON.
+    config_files: dict[str, dict] = field(default_factory=dict)
 
 
 def default_parallel() -> int:
     """One trial per two cores: each trial is itself multi-threaded (1 on a 2-core machine)."""
     return max(1, (os.cpu_count() or 1) // 2)
+
+
+def manifest_hyperparameters(channels: Sequence[Channel]) -> dict[str, str]:
+    """``label_attribute`` for manifest channels: SageMaker writes no AttributeNames into
+    ``inputdataconfig.json``, so a trial learns the label attribute from its hyperparameters."""
+    labels = {c.attribute_names[1] for c in channels if len(c.attribute_names) >= 2}
+    if len(labels) > 1:
+        raise ValueError(f"manifest channels name different label attributes {sorted(labels)}; "
+                         "give one with --hp label_attribute=NAME")
+    return {"label_attribute": labels.pop()} if labels else {}
 
 
 def check(config: LocalTuning) -> None:
@@ -92,7 +104,7 @@ def run(config: LocalTuning) -> list[Trial]:
                     trial = Trial(number, strategy.suggest(_history(trials, config)),
                                   config.work_dir / f"trial-{number:03d}")
                     prepare(trial, static, config.channels, config.objective_name,
-                            copy=config.copy_channels)
+                            copy=config.copy_channels, config_files=config.config_files)
                     print(f"{trial.name}: started {_format_hps(trial.hyperparameters)}",
                           flush=True)
                     trials.append(trial)

@@ -7,7 +7,12 @@ import sys
 
 from launch.channels import add_channel_arguments, channels_from_args, default_input_mode
 from launch.cli import new_parser, run
-from launch.estimator import add_estimator_arguments, build_estimator, job_name
+from launch.estimator import (
+    add_estimator_arguments,
+    build_estimator,
+    check_job_arguments,
+    job_name,
+)
 from launch.session import make_session
 
 EXAMPLE = """
@@ -18,7 +23,7 @@ python -m launch.train \\
     --channel train=s3://my-bucket/dogImages/train/ \\
     --channel validation=s3://my-bucket/dogImages/valid/ \\
     --channel test=s3://my-bucket/dogImages/test/ \\
-    --data-format folder \\
+    --data-format folder --instance-count 2 --distribution ShardedByS3Key \\
     --hp architecture=vgg16 --hp use_pretrained_model=1 --hp download_pretrained=1 \\
     --hp num_classes=133 --hp epochs=10 --hp lr=0.001 --hp batch-size=64 \\
     --debugger --profiler --wait
@@ -41,6 +46,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def launch(args: argparse.Namespace) -> int:
+    check_job_arguments(args)
     channels = channels_from_args(args)
     session = make_session(args)
     name = args.job_name or job_name(args)

@@ -45,8 +45,11 @@ class Trial:
 
 
 def prepare(trial: Trial, static: Mapping[str, str], channels: Sequence[Channel],
-            objective_name: str, *, copy: bool = False) -> None:
-    """Write the trial's ``input/config`` and put its channels under ``input/data``."""
+            objective_name: str, *, copy: bool = False,
+            config_files: Mapping[str, object] | None = None) -> None:
+    """Write the trial's ``input/config`` and put its channels under ``input/data``.
+
+    ``config_files`` are further files for ``input/config`` (Debugger/Profiler configs)."""
     config = trial.base_dir / "input" / "config"
     config.mkdir(parents=True)
     hyperparameters = {**static, **trial.hyperparameters, TUNING_OBJECTIVE_HP: objective_name}
@@ -55,6 +58,8 @@ def prepare(trial: Trial, static: Mapping[str, str], channels: Sequence[Channel]
         json.dumps({c.name: c.to_input_data_config() for c in channels}, indent=2))
     (config / "resourceconfig.json").write_text(json.dumps(
         {"current_host": "algo-1", "hosts": ["algo-1"]}))
+    for name, content in (config_files or {}).items():
+        (config / name).write_text(json.dumps(content, indent=2))
     data = trial.base_dir / "input" / "data"
     data.mkdir(parents=True)
     for channel in channels:

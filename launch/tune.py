@@ -12,10 +12,15 @@ import sys
 import time
 from pathlib import Path
 
-from launch import local_tuning, metric_definitions
+from launch import debugger, local_tuning, metric_definitions
 from launch.channels import add_channel_arguments, channels_from_args, default_input_mode
 from launch.cli import new_parser, run
-from launch.estimator import add_estimator_arguments, build_estimator, metric_definitions_from_args
+from launch.estimator import (
+    add_estimator_arguments,
+    build_estimator,
+    check_job_arguments,
+    metric_definitions_from_args,
+)
 from launch.hyperparameters import hyperparameters_from_args
 from launch.ranges import Range, ranges_from
 from launch.search import STRATEGIES
@@ -24,6 +29,8 @@ from launch.trial import default_train_command
 
 SAGEMAKER_STRATEGIES = ("Bayesian", "Random", "Hyperband", "Grid")
 OBJECTIVE_TYPES = ("Minimize", "Maximize")
+# CreateHyperParameterTuningJob's HyperParameterTuningJobName: at most 32 characters.
+TUNING_JOB_NAME_MAX = 32
 
 EXAMPLE = """
 # on SageMaker: 8 jobs, 2 at a time, the seed's ranges and objective
@@ -76,6 +83,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     tuning.add_argument("--max-parallel-jobs", type=int,
                         help="trials at once (default 2 on SageMaker; locally one per two CPUs)")
     tuning.add_argument("--seed", type=int, help="random seed of the search")
+    tuning.add_argument("--job-name", help="exact tuning job name, at most 32 characters "
+                        "(default: <base-job-name>-<seconds>-<random>, unique)")
     tuning.add_argument("--wait", action="store_true",
                         help="SageMaker: wait for the tuning job and print the best job")
     local = parser.add_argument_group("local tuning (--local)")
@@ -92,10 +101,16 @@ def get_args_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def objective(args: argparse.Namespace, definitions: list[dict[str, str]]
-              ) -> tuple[str, str, str]:
-    """(metric name, regex, Minimize|Maximize); adds the regex to ``definitions`` if new."""
-    default_name, default_type = metric_definitions.DEFAULT_OBJECTIVE[args.task]
+def objective(args: argparse.Namespace, definitions: list[dict[str, str]], *,
+              regex_needed: bool = True) -> tuple[str, str | None, str]:
+    """(metric name, regex, Minimize|Maximize); adds the regex to ``definitions`` if new.
+
+    Without metric definitions (a built-in algorithm image, ``--no-metric-definitions``) the
+    default objective is the algorithm's own metric and SageMaker needs no regex for it."""
+    built_in = args.no_metric_definitions and not regex_needed
+    defaults = metric_definitions.BUILT_IN_OBJECTIVE if built_in else (
+        metric_definitions.DEFAULT_OBJECTIVE)
+    default_name, default_type = defaults[args.task]
     name = args.objective_metric or default_name
     kind = args.objective_type or (
         default_type if name == default_name else
@@ -103,6 +118,8 @@ def objective(args: argparse.Namespace, definitions: list[dict[str, str]]
     known = {d["Name"]: d["Regex"] for d in definitions}
     regex = args.objective_regex or known.get(name)
     if regex is None:
+        if built_in:
+            return name, None, kind
         raise ValueError(f"objective {name!r} is not one of the metrics ({', '.join(known)}); "
                          "give --objective-regex or --metric NAME=REGEX")
     if name not in known:
@@ -110,20 +127,48 @@ def objective(args: argparse.Namespace, definitions: list[dict[str, str]]
     return name, regex, kind
 
 
+def tuning_job_name(args: argparse.Namespace) -> str:
+    """``--job-name``, or a name unique to the second plus a random suffix."""
+    from sagemaker.utils import unique_name_from_base
+
+    if args.job_name:
+        if len(args.job_name) > TUNING_JOB_NAME_MAX:
+            raise ValueError(f"--job-name {args.job_name!r} is longer than SageMaker's "
+                             f"{TUNING_JOB_NAME_MAX} characters for tuning jobs")
+        return args.job_name
+    return unique_name_from_base(args.base_job_name, max_length=TUNING_JOB_NAME_MAX)
+
+
+def refuse_debugger(args: argparse.Namespace) -> None:
+    flags = [flag for flag, on in (("--debugger", args.debugger), ("--profiler", args.profiler))
+             if on]
+    if flags:
+        raise ValueError(f"{' and '.join(flags)}: a SageMaker tuning job carries no Debugger "
+                         "rules, hook or profiler configuration (its training job definition "
+                         "has no such fields); drop the flag, and run python -m launch.train "
+                         "with it on the best job's hyperparameters (or tune with --local, "
+                         "which gives every trial the hook and profiler)")
+
+
 def tune_on_sagemaker(args: argparse.Namespace, ranges: list[Range]) -> int:
     from sagemaker.tuner import HyperparameterTuner
 
     if not args.image_uri:
         raise ValueError("--image-uri is required (or use --local)")
+    refuse_debugger(args)
     channels = channels_from_args(args)
+    job_name = tuning_job_name(args)
     session = make_session(args)
-    estimator = build_estimator(args, session, input_mode=default_input_mode(args))
-    name, _, kind = objective(args, estimator.metric_definitions)
+    # With --spot and no --checkpoint-s3-uri, checkpoints go under the tuning job's own prefix.
+    estimator = build_estimator(args, session, input_mode=default_input_mode(args),
+                                name=job_name)
+    definitions = list(estimator.metric_definitions or [])
+    name, _, kind = objective(args, definitions, regex_needed=False)
     tuner = HyperparameterTuner(
         estimator,
         objective_metric_name=name,
         hyperparameter_ranges={r.name: r.to_sdk() for r in ranges},
-        metric_definitions=estimator.metric_definitions,
+        metric_definitions=definitions or None,
         strategy=args.strategy,
         objective_type=kind,
         max_jobs=args.max_jobs,
@@ -131,7 +176,8 @@ def tune_on_sagemaker(args: argparse.Namespace, ranges: list[Range]) -> int:
         base_tuning_job_name=args.base_job_name,
         random_seed=args.seed,
     )
-    tuner.fit({c.name: c.to_training_input() for c in channels}, wait=args.wait)
+    tuner.fit({c.name: c.to_training_input() for c in channels}, job_name=job_name,
+              wait=args.wait)
     job = tuner.latest_tuning_job.name
     print(f"tuning job: {job} ({kind} {name!r}, {args.max_jobs} jobs)")
     if args.wait:
@@ -156,13 +202,19 @@ def tune_locally(args: argparse.Namespace, ranges: list[Range]) -> int:
     if args.strategy.lower() not in STRATEGIES:
         raise ValueError(f"--strategy {args.strategy} is not available with --local; use "
                          "Bayesian or Random")
-    static = hyperparameters_from_args(args)
+    if args.instance_count != 1:
+        raise ValueError(f"--instance-count {args.instance_count}: local trials run on one host "
+                         "each; tune multi-instance jobs on SageMaker, or run one multi-host job "
+                         "by hand (README \"Local process mode\")")
+    channels = channels_from_args(args)
+    static = {**local_tuning.manifest_hyperparameters(channels), **hyperparameters_from_args(args)}
     definitions = metric_definitions_from_args(args, static)
     name, regex, kind = objective(args, definitions)
+    assert regex is not None  # objective() raises without one when regex_needed
     config = local_tuning.LocalTuning(
         ranges=ranges,
         static_hyperparameters=static,
-        channels=channels_from_args(args),
+        channels=channels,
         objective_name=name,
         objective_regex=regex,
         minimize=kind == "Minimize",
@@ -174,6 +226,7 @@ def tune_locally(args: argparse.Namespace, ranges: list[Range]) -> int:
         max_run=args.max_run,
         seed=args.seed,
         copy_channels=args.copy_channels,
+        config_files=debugger.container_configs(args),
     )
     print(f"local tuning in {config.work_dir}: {config.max_trials} trial(s), "
           f"{config.parallel} at a time, {config.strategy} search, {kind} {name!r}", flush=True)
@@ -187,10 +240,14 @@ def tune_locally(args: argparse.Namespace, ranges: list[Range]) -> int:
     hps = " ".join(f"{k}={v}" for k, v in best.hyperparameters.items())
     print(f"\nbest: {best.name} {name} = {best.objective:g} ({hps}); model in "
           f"{best.base_dir / 'model'}")
+    if config.config_files:
+        print(f"Debugger rules and report: python -m train.debugger report --base-dir "
+              f"{best.base_dir} (any trial's folder)")
     return 0
 
 
 def launch(args: argparse.Namespace) -> int:
+    check_job_arguments(args)
     ranges = ranges_from(args.range, args.ranges_file)
     if args.local:
         return tune_locally(args, ranges)

@@ -230,7 +230,7 @@ def test_local_trials_get_the_debugger_and_profiler_configs_sagemaker_writes(
     written_hook = _config(work, "trial-001", "debughookconfig.json")
 
     def by_name(config: dict) -> list[dict]:  # the SDK keeps them in a set
-        return sorted(config.pop("CollectionConfigurations"), key=lambda c: c["CollectionName"])
+        return sorted(config.pop("CollectionConfigurations"), key=lambda c: json.dumps(c))
 
     assert by_name(written_hook) == by_name(hook)
     hook.pop("S3OutputPath")

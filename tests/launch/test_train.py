@@ -37,7 +37,7 @@ def test_recordio_job_with_spot_checkpoints_and_hyperparameters(aws, tmp_path, c
     assert request["EnableManagedSpotTraining"] is True
     assert request["StoppingCondition"] == {
         "MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
-    assert request["CheckpointConfig"]["S3Uri"] == f"s3://{BUCKET}/digits-rec/checkpoints"
+    assert request["CheckpointConfig"]["S3Uri"] == f"s3://{BUCKET}/digits-rec/checkpoints/"
     channels = {c["ChannelName"]: c for c in request["InputDataConfig"]}
     assert set(channels) == {"train", "validation"}
     assert channels["train"]["ContentType"] == "application/x-recordio"
@@ -202,7 +202,8 @@ def test_spot_max_wait_below_max_run_is_refused_before_any_request(aws, capsys):
     err = capsys.readouterr().err
     assert "--max-wait 3600" in err and "--max-run 7200" in err
     assert len(err.strip().splitlines()) == 1
-    assert not aws.requests()  # not even the bucket check
+    # No request at all, not even the SDK's bucket check: only the fixture's CreateBucket.
+    assert [r["method"] for r in aws.requests()] == ["PUT"]
 
 
 def test_max_wait_without_spot_is_refused(aws, capsys):
