@@ -18,7 +18,7 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from launch import deploy, invoke, transform
+from launch import delete, deploy, invoke, transform
 from serve import protobuf_record
 from tests.launch.conftest import BUCKET, IMAGE, REGION, ROLE, SESSION_ARGS
 
@@ -230,3 +230,31 @@ def test_invoke_offers_no_unused_bucket_flag(capsys):
     with pytest.raises(SystemExit):
         invoke.main([*REGION_ARGS, "--bucket", "b", "--endpoint-name", "e", "x.png"])
     assert "unrecognized arguments: --bucket" in capsys.readouterr().err
+
+
+def _endpoint(client, name: str, *models: str) -> None:
+    client.create_endpoint_config(EndpointConfigName=f"{name}-config", ProductionVariants=[
+        {"VariantName": f"v{i}", "ModelName": model, "InitialInstanceCount": 1,
+         "InstanceType": "ml.m5.xlarge"} for i, model in enumerate(models)])
+    client.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
+
+
+def test_delete_removes_the_endpoint_its_config_and_its_model(aws, capsys):
+    client = boto3.client("sagemaker", region_name=REGION)
+    for model in ("digits-model", "shared-model"):
+        client.create_model(ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer={
+            "Image": SERVE_IMAGE, "ModelDataUrl": "s3://m/model.tar.gz"})
+    _endpoint(client, "digits", "digits-model", "shared-model")
+    _endpoint(client, "other", "shared-model")  # keeps shared-model in use
+    assert delete.main([*REGION_ARGS, "--endpoint-name", "digits"]) == 0
+    assert aws.calls("DeleteEndpoint")[-1] == {"EndpointName": "digits"}
+    assert aws.calls("DeleteEndpointConfig")[-1] == {"EndpointConfigName": "digits-config"}
+    assert aws.calls("DeleteModel") == [{"ModelName": "digits-model"}]
+    assert [e["EndpointName"] for e in client.list_endpoints()["Endpoints"]] == ["other"]
+    assert {m["ModelName"] for m in client.list_models()["Models"]} == {"shared-model"}
+    assert "kept model shared-model" in capsys.readouterr().out
+
+
+def test_delete_names_a_missing_endpoint(aws, capsys):
+    assert delete.main([*REGION_ARGS, "--endpoint-name", "nope"]) == 1
+    assert "no endpoint 'nope'" in capsys.readouterr().err
