@@ -1,7 +1,8 @@
 """``python -m launch.label_workflow``: Ground Truth labels to a Pipe-mode training job (Lab 3).
 
-1. split the labeling job's ``output.manifest`` 80/20, stratified by label (``python -m
-   train.tools split``, the same split the dataset tools make);
+1. split the labeling job's ``output.manifest`` (a local file or its ``s3://`` URI, as
+   ``launch.label_job`` prints it) 80/20, stratified by label (``python -m train.tools split``,
+   the same split the dataset tools make);
 2. upload ``train.manifest`` and ``validation.manifest`` to S3;
 3. start training with them as augmented-manifest channels in Pipe mode
    (``AttributeNames`` = image reference, label attribute; ``RecordWrapperType`` RecordIO),
@@ -13,11 +14,20 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from launch.channels import DATA_FORMATS, Channel
 from launch.cli import new_parser, run
-from launch.estimator import add_estimator_arguments, build_estimator, job_name
+from launch.estimator import (
+    add_estimator_arguments,
+    build_estimator,
+    check_job_arguments,
+    job_name,
+)
 from launch.session import make_session
+
+if TYPE_CHECKING:
+    import sagemaker
 
 SPLIT_NAMES = ("train.manifest", "validation.manifest")
 CHANNELS = ("train", "validation")
@@ -39,7 +49,8 @@ def get_args_parser() -> argparse.ArgumentParser:
         "mode.",
         EXAMPLE,
     )
-    parser.add_argument("manifest", type=Path, help="the labeling job's output.manifest")
+    parser.add_argument("manifest", help="the labeling job's output.manifest: a file or an "
+                        "s3:// URI")
     split = parser.add_argument_group("split and upload")
     split.add_argument("--label-attribute",
                        help="label attribute (default: the one non-metadata attribute)")
@@ -55,29 +66,49 @@ def get_args_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def split_manifest(args: argparse.Namespace) -> tuple[str, str, int]:
+def local_manifest(args: argparse.Namespace, session: sagemaker.Session) -> Path:
+    """The manifest as a local file: an s3:// URI is downloaded into ``--out-dir``."""
+    if not args.manifest.startswith("s3://"):
+        path = Path(args.manifest)
+        if not path.is_file():
+            raise ValueError(f"{path}: no such manifest file")
+        return path
+    from sagemaker.s3 import S3Downloader
+
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    S3Downloader.download(args.manifest, str(args.out_dir), sagemaker_session=session)
+    path = args.out_dir / args.manifest.rsplit("/", 1)[-1]
+    if not path.is_file():
+        raise ValueError(f"{args.manifest}: no such object")
+    print(f"downloaded {args.manifest} to {path}")
+    return path
+
+
+def split_manifest(args: argparse.Namespace, manifest: Path) -> tuple[str, str, int]:
     """Split into ``--out-dir``; returns (image attribute, label attribute, training lines)."""
     from train.data.manifest import choose_attributes, parse_line
     from train.tools.__main__ import main as tools_main
 
-    command = ["split", str(args.manifest), "--out-dir", str(args.out_dir),
+    command = ["split", str(manifest), "--out-dir", str(args.out_dir),
                "--train-ratio", str(args.train_ratio), "--seed", str(args.split_seed),
                "--names", *SPLIT_NAMES]
     if args.label_attribute:
         command += ["--label-attribute", args.label_attribute]
     if tools_main(command) != 0:
-        raise ValueError(f"could not split {args.manifest} (see the message above)")
-    with open(args.manifest, encoding="utf-8") as fh:
+        raise ValueError(f"could not split {manifest} (see the message above)")
+    with open(manifest, encoding="utf-8") as fh:
         first = next(line for line in fh if line.strip())
-    attributes = choose_attributes(parse_line(first, f"{args.manifest.name}, line 1"), (),
-                                   args.label_attribute, args.manifest.name)
+    attributes = choose_attributes(parse_line(first, f"{manifest.name}, line 1"), (),
+                                   args.label_attribute, manifest.name)
     train_lines = (args.out_dir / SPLIT_NAMES[0]).read_text(encoding="utf-8").splitlines()
     return attributes.image, attributes.label, sum(1 for line in train_lines if line.strip())
 
 
 def launch(args: argparse.Namespace) -> int:
-    image_attribute, label_attribute, train_count = split_manifest(args)
+    check_job_arguments(args)
     session = make_session(args)
+    image_attribute, label_attribute, train_count = split_manifest(
+        args, local_manifest(args, session))
     name = args.job_name or job_name(args)
     prefix = (args.s3_prefix or f"s3://{session.default_bucket()}/{name}/manifests").rstrip("/")
     bucket, _, key_prefix = prefix.removeprefix("s3://").partition("/")

@@ -7,11 +7,22 @@ import sys
 
 import pytest
 
-from launch import deploy, invoke, label_workflow, metric_definitions, train, transform, tune
+from launch import (
+    delete,
+    deploy,
+    invoke,
+    label_job,
+    label_workflow,
+    metric_definitions,
+    train,
+    transform,
+    tune,
+)
 from tests.conftest import REPO
 
 LAUNCHERS = {"train": train, "tune": tune, "deploy": deploy, "invoke": invoke,
-             "transform": transform, "label_workflow": label_workflow}
+             "transform": transform, "label_workflow": label_workflow, "label_job": label_job,
+             "delete": delete}
 
 
 @pytest.mark.parametrize("name", sorted(LAUNCHERS))
