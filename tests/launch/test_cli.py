@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from launch import (
+    api,
     delete,
     deploy,
     invoke,
@@ -22,7 +23,7 @@ from tests.conftest import REPO
 
 LAUNCHERS = {"train": train, "tune": tune, "deploy": deploy, "invoke": invoke,
              "transform": transform, "label_workflow": label_workflow, "label_job": label_job,
-             "delete": delete}
+             "delete": delete, "api": api}
 
 
 @pytest.mark.parametrize("name", sorted(LAUNCHERS))
