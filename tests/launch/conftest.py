@@ -10,6 +10,7 @@ job's MetricDefinitions, for one).
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import socket
 import subprocess
@@ -21,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.stub import Stubber
 
 from tests.conftest import stop_process
 
@@ -137,11 +140,73 @@ def aws(moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "AWS_REGION", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)
-    import boto3
-
     boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
     return moto_server
 
 
 SESSION_ARGS = ["--region", REGION, "--bucket", BUCKET]
 JOB_ARGS = [*SESSION_ARGS, "--role", ROLE, "--image-uri", IMAGE]
+
+
+# Ground Truth ------------------------------------------------------------------------------
+# moto has none of its calls: a botocore Stubber answers them (validating each request against
+# SageMaker's API model) and every request is recorded for the tests to assert exactly.
+ACCOUNT = "123456789012"
+TEAM_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:workteam/private-crowd/hands-team"
+NOW = datetime.datetime(2025, 1, 31, 12, 0, tzinfo=datetime.UTC)
+
+
+class GroundTruth:
+    """A stubbed SageMaker client that records every request it is given."""
+
+    def __init__(self) -> None:
+        self.client = boto3.client("sagemaker", region_name=REGION)
+        self.stub = Stubber(self.client)
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.client.meta.events.register("provide-client-params.sagemaker.*", self._record)
+
+    def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        self.requests.append((model.name, dict(params)))
+
+    def request(self, operation: str) -> dict[str, Any]:
+        found = [params for name, params in self.requests if name == operation]
+        assert len(found) == 1, f"{operation}: {len(found)} requests"
+        return found[0]
+
+    def respond(self, operation: str, response: dict[str, Any]) -> None:
+        self.stub.add_response(operation, response)
+
+
+@pytest.fixture
+def gt(aws: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[GroundTruth]:
+    """launch.label_job's SageMaker client, stubbed (S3 and Cognito stay moto's)."""
+    from launch import label_job
+
+    truth = GroundTruth()
+    monkeypatch.setattr(label_job, "sagemaker_client", lambda boto_session: truth.client)
+    truth.stub.activate()
+    yield truth
+    truth.stub.deactivate()
+
+
+def described(request: dict[str, Any], status: str, **extra: Any) -> dict[str, Any]:
+    """DescribeLabelingJob's answer for the job ``request`` created."""
+    return {
+        "LabelingJobStatus": status, "CreationTime": NOW, "LastModifiedTime": NOW,
+        "JobReferenceCode": "abc", "LabelingJobName": request["LabelingJobName"],
+        "LabelingJobArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:labeling-job/"
+                          f"{request['LabelingJobName']}",
+        **{k: request[k] for k in ("InputConfig", "OutputConfig", "RoleArn",
+                                   "HumanTaskConfig", "LabelAttributeName")},
+        **extra,
+    }
+
+
+def task_config() -> dict[str, Any]:
+    """A HumanTaskConfig for DescribeLabelingJob answers (the shape requires one)."""
+    return {"WorkteamArn": TEAM_ARN, "UiConfig": {"UiTemplateS3Uri": "s3://b/t"},
+            "PreHumanTaskLambdaArn": "arn:aws:lambda:us-east-1:432418664414:function:PRE-x",
+            "TaskTitle": "t", "TaskDescription": "d", "NumberOfHumanWorkersPerDataObject": 1,
+            "TaskTimeLimitInSeconds": 300, "AnnotationConsolidationConfig": {
+                "AnnotationConsolidationLambdaArn": "arn:aws:lambda:us-east-1:432418664414:"
+                                                    "function:ACS-x"}}

@@ -116,6 +116,7 @@ class Gateway:
         self.recorded = recorded  # moto's recorded requests, read when needed
         self.endpoints = endpoints  # endpoint name -> base URL of its container
         self.buckets: dict[tuple[str, str], Bucket] = {}
+        self.binary: dict[str, set[str]] = {}  # API id -> its binary media types
         self.lock = threading.Lock()
         self.apigateway = boto3.client("apigateway", region_name=region)
         self.iam = boto3.client("iam", region_name=region)
@@ -178,6 +179,11 @@ class Gateway:
                 throttle.get("rateLimit", 10000.0), throttle.get("burstLimit", 5000)))
 
     def _binary_types(self, api_id: str) -> set[str]:
+        if api_id not in self.binary:
+            self.binary[api_id] = self._recorded_binary_types(api_id)
+        return self.binary[api_id]
+
+    def _recorded_binary_types(self, api_id: str) -> set[str]:
         for entry in self.recorded():
             if entry["method"] == "POST" and entry["url"].endswith("/restapis"):
                 sent = json.loads(entry["body"])

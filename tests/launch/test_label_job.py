@@ -8,57 +8,30 @@ API model; the tests assert each request exactly and answer as SageMaker documen
 
 from __future__ import annotations
 
-import datetime
 import json
 import re
-from typing import Any
 
 import boto3
 import botocore.session
 import pytest
-from botocore.stub import Stubber
 
 from launch import label_job, labeling
-from tests.launch.conftest import BUCKET, REGION, ROLE, SESSION_ARGS
+from tests.launch.conftest import (
+    ACCOUNT,
+    BUCKET,
+    REGION,
+    ROLE,
+    SESSION_ARGS,
+    TEAM_ARN,
+    described,
+    task_config,
+)
 
-ACCOUNT = "123456789012"
-TEAM_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:workteam/private-crowd/hands-team"
 PORTAL = "abcd1234.labeling.us-east-1.sagemaker.aws"
-NOW = datetime.datetime(2025, 1, 31, 12, 0, tzinfo=datetime.UTC)
 IMAGES = ["IMG_0085.JPG", "IMG_0086.JPG", "sub/IMG_0087.png"]
 JOB_ARGS = [*SESSION_ARGS, "--role", ROLE, "--images", f"s3://{BUCKET}/lab3/raw/",
             "--labels", "RH", "LH", "--instructions", "Right hand (RH) or left hand (LH)?",
             "--job-name", "hands"]
-
-
-class GroundTruth:
-    """A stubbed SageMaker client that records every request it is given."""
-
-    def __init__(self) -> None:
-        self.client = boto3.client("sagemaker", region_name=REGION)
-        self.stub = Stubber(self.client)
-        self.requests: list[tuple[str, dict[str, Any]]] = []
-        self.client.meta.events.register("provide-client-params.sagemaker.*", self._record)
-
-    def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
-        self.requests.append((model.name, dict(params)))
-
-    def request(self, operation: str) -> dict[str, Any]:
-        found = [params for name, params in self.requests if name == operation]
-        assert len(found) == 1, f"{operation}: {len(found)} requests"
-        return found[0]
-
-    def respond(self, operation: str, response: dict[str, Any]) -> None:
-        self.stub.add_response(operation, response)
-
-
-@pytest.fixture
-def gt(aws, monkeypatch) -> GroundTruth:
-    truth = GroundTruth()
-    monkeypatch.setattr(label_job, "sagemaker_client", lambda boto_session: truth.client)
-    truth.stub.activate()
-    yield truth
-    truth.stub.deactivate()
 
 
 @pytest.fixture
@@ -72,19 +45,6 @@ def raw_images(aws) -> list[str]:
 def _s3_text(key: str) -> str:
     return boto3.client("s3", region_name=REGION).get_object(
         Bucket=BUCKET, Key=key)["Body"].read().decode()
-
-
-def described(request: dict[str, Any], status: str, **extra: Any) -> dict[str, Any]:
-    """DescribeLabelingJob's answer for the job ``request`` created."""
-    return {
-        "LabelingJobStatus": status, "CreationTime": NOW, "LastModifiedTime": NOW,
-        "JobReferenceCode": "abc", "LabelingJobName": request["LabelingJobName"],
-        "LabelingJobArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:labeling-job/"
-                          f"{request['LabelingJobName']}",
-        **{k: request[k] for k in ("InputConfig", "OutputConfig", "RoleArn",
-                                   "HumanTaskConfig", "LabelAttributeName")},
-        **extra,
-    }
 
 
 def test_a_classification_job_with_a_new_private_team(gt, raw_images, capsys):
@@ -182,7 +142,7 @@ def test_an_existing_team_then_wait_and_print_the_training_command(gt, raw_image
         extra = {"LabelingJobOutput": {"OutputDatasetS3Uri": output}} if (
             status == "Completed") else {}
         answer = described(request, status, LabelCounters=counters, **extra)
-        answer["HumanTaskConfig"] = _task_config()
+        answer["HumanTaskConfig"] = task_config()
         gt.respond("describe_labeling_job", answer)
     assert label_job.main([*JOB_ARGS, "--workteam-arn", TEAM_ARN, "--wait",
                            "--poll-seconds", "0"]) == 0
@@ -199,22 +159,13 @@ def test_an_existing_team_then_wait_and_print_the_training_command(gt, raw_image
     ]
 
 
-def _task_config() -> dict[str, Any]:
-    return {"WorkteamArn": TEAM_ARN, "UiConfig": {"UiTemplateS3Uri": "s3://b/t"},
-            "PreHumanTaskLambdaArn": "arn:aws:lambda:us-east-1:432418664414:function:PRE-x",
-            "TaskTitle": "t", "TaskDescription": "d", "NumberOfHumanWorkersPerDataObject": 1,
-            "TaskTimeLimitInSeconds": 300, "AnnotationConsolidationConfig": {
-                "AnnotationConsolidationLambdaArn": "arn:aws:lambda:us-east-1:432418664414:"
-                                                    "function:ACS-x"}}
-
-
 def test_a_failed_job_is_an_error_with_its_reason(gt, raw_images, capsys):
     gt.respond("create_labeling_job", {"LabelingJobArn": "arn:aws:sagemaker:us-east-1:"
                                                          "123456789012:labeling-job/hands"})
     request = {"LabelingJobName": "hands", "LabelAttributeName": "hands",
                "InputConfig": {"DataSource": {"S3DataSource": {"ManifestS3Uri": "s3://b/m"}}},
                "OutputConfig": {"S3OutputPath": "s3://b/o/"}, "RoleArn": ROLE,
-               "HumanTaskConfig": _task_config()}
+               "HumanTaskConfig": task_config()}
     gt.respond("describe_labeling_job", described(
         request, "Failed", LabelCounters={}, FailureReason="ClientError: no access to s3://b/m"))
     assert label_job.main([*JOB_ARGS, "--workteam-arn", TEAM_ARN, "--wait",
