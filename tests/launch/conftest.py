@@ -176,6 +176,10 @@ class GroundTruth:
     def respond(self, operation: str, response: dict[str, Any]) -> None:
         self.stub.add_response(operation, response)
 
+    def job_created(self, name: str) -> None:
+        self.respond("create_labeling_job", {
+            "LabelingJobArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:labeling-job/{name}"})
+
 
 @pytest.fixture
 def gt(aws: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[GroundTruth]:
@@ -189,15 +193,16 @@ def gt(aws: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[GroundTruth
     truth.stub.deactivate()
 
 
-def described(request: dict[str, Any], status: str, **extra: Any) -> dict[str, Any]:
-    """DescribeLabelingJob's answer for the job ``request`` created."""
+def described(name: str, status: str, **extra: Any) -> dict[str, Any]:
+    """DescribeLabelingJob's answer for job ``name`` (the fields its shape requires)."""
     return {
         "LabelingJobStatus": status, "CreationTime": NOW, "LastModifiedTime": NOW,
-        "JobReferenceCode": "abc", "LabelingJobName": request["LabelingJobName"],
-        "LabelingJobArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:labeling-job/"
-                          f"{request['LabelingJobName']}",
-        **{k: request[k] for k in ("InputConfig", "OutputConfig", "RoleArn",
-                                   "HumanTaskConfig", "LabelAttributeName")},
+        "JobReferenceCode": "abc", "LabelingJobName": name, "LabelAttributeName": name,
+        "LabelingJobArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:labeling-job/{name}",
+        "InputConfig": {"DataSource": {"S3DataSource": {
+            "ManifestS3Uri": f"s3://{BUCKET}/{name}/input.manifest"}}},
+        "OutputConfig": {"S3OutputPath": f"s3://{BUCKET}/{name}/output/"},
+        "RoleArn": ROLE, "HumanTaskConfig": task_config(), "LabelCounters": {},
         **extra,
     }
 

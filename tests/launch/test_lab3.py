@@ -36,7 +36,6 @@ from tests.launch.conftest import (
     TEAM_ARN,
     GroundTruth,
     described,
-    task_config,
 )
 from tests.launch.gateway import Gateway, curl, serve_gateway
 from tests.launch.sagemaker_standin import host_model, run_training_job
@@ -97,15 +96,9 @@ def test_lab3_from_raw_images_to_an_api_answer(aws, gt, digits_small, digits_ful
     truth = _upload_raw_images(digits_small)
 
     # 1-3. Labeling job over the raw images, then (--train) split, upload, Pipe-mode job.
-    gt.respond("create_labeling_job", {"LabelingJobArn": f"arn:aws:sagemaker:{REGION}:"
-                                                         f"123456789012:labeling-job/{JOB}"})
-    pending = {"LabelingJobName": JOB, "LabelAttributeName": JOB, "RoleArn": ROLE,
-               "InputConfig": {"DataSource": {"S3DataSource": {"ManifestS3Uri": "s3://b/m"}}},
-               "OutputConfig": {"S3OutputPath": f"s3://{BUCKET}/{JOB}/output/"},
-               "HumanTaskConfig": task_config()}
+    gt.job_created(JOB)
     gt.respond("describe_labeling_job", described(
-        pending, "Completed", LabelCounters={"TotalLabeled": len(truth),
-                                             "HumanLabeled": len(truth)},
+        JOB, "Completed", LabelCounters={"TotalLabeled": len(truth), "HumanLabeled": len(truth)},
         LabelingJobOutput={"OutputDatasetS3Uri": OUTPUT_MANIFEST}))
     _workers(truth, gt)
     assert label_job.main([

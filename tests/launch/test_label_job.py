@@ -24,7 +24,6 @@ from tests.launch.conftest import (
     SESSION_ARGS,
     TEAM_ARN,
     described,
-    task_config,
 )
 
 PORTAL = "abcd1234.labeling.us-east-1.sagemaker.aws"
@@ -55,8 +54,7 @@ def test_a_classification_job_with_a_new_private_team(gt, raw_images, capsys):
         "WorkforceName": "hands-team", "WorkforceArn": "arn:aws:sagemaker:us-east-1:"
         "123456789012:workforce/hands-team", "SubDomain": PORTAL}})
     gt.respond("create_workteam", {"WorkteamArn": TEAM_ARN})
-    gt.respond("create_labeling_job", {"LabelingJobArn": "arn:aws:sagemaker:us-east-1:"
-                                                         "123456789012:labeling-job/hands"})
+    gt.job_created("hands")
     assert label_job.main([*JOB_ARGS, "--create-workteam", "--workteam-name", "hands-team",
                            "--email", "ann@example.com", "--email", "bob@example.com"]) == 0
     gt.stub.assert_no_pending_responses()
@@ -127,13 +125,7 @@ def test_a_classification_job_with_a_new_private_team(gt, raw_images, capsys):
 
 
 def test_an_existing_team_then_wait_and_print_the_training_command(gt, raw_images, capsys):
-    gt.respond("create_labeling_job", {"LabelingJobArn": "arn:aws:sagemaker:us-east-1:"
-                                                         "123456789012:labeling-job/hands"})
-    # The answers are built from the request the launcher is about to send.
-    request = {"LabelingJobName": "hands", "LabelAttributeName": "hands",
-               "InputConfig": {"DataSource": {"S3DataSource": {"ManifestS3Uri": "s3://b/m"}}},
-               "OutputConfig": {"S3OutputPath": "s3://b/o/"}, "RoleArn": ROLE,
-               "HumanTaskConfig": {}}
+    gt.job_created("hands")
     output = f"s3://{BUCKET}/hands/output/hands/manifests/output/output.manifest"
     progress = {"TotalLabeled": 1, "HumanLabeled": 1, "Unlabeled": 2}
     done = {"TotalLabeled": 3, "HumanLabeled": 3, "Unlabeled": 0}
@@ -141,9 +133,8 @@ def test_an_existing_team_then_wait_and_print_the_training_command(gt, raw_image
                              ("Completed", done)):
         extra = {"LabelingJobOutput": {"OutputDatasetS3Uri": output}} if (
             status == "Completed") else {}
-        answer = described(request, status, LabelCounters=counters, **extra)
-        answer["HumanTaskConfig"] = task_config()
-        gt.respond("describe_labeling_job", answer)
+        gt.respond("describe_labeling_job", described("hands", status, LabelCounters=counters,
+                                                      **extra))
     assert label_job.main([*JOB_ARGS, "--workteam-arn", TEAM_ARN, "--wait",
                            "--poll-seconds", "0"]) == 0
     gt.stub.assert_no_pending_responses()
@@ -160,14 +151,9 @@ def test_an_existing_team_then_wait_and_print_the_training_command(gt, raw_image
 
 
 def test_a_failed_job_is_an_error_with_its_reason(gt, raw_images, capsys):
-    gt.respond("create_labeling_job", {"LabelingJobArn": "arn:aws:sagemaker:us-east-1:"
-                                                         "123456789012:labeling-job/hands"})
-    request = {"LabelingJobName": "hands", "LabelAttributeName": "hands",
-               "InputConfig": {"DataSource": {"S3DataSource": {"ManifestS3Uri": "s3://b/m"}}},
-               "OutputConfig": {"S3OutputPath": "s3://b/o/"}, "RoleArn": ROLE,
-               "HumanTaskConfig": task_config()}
+    gt.job_created("hands")
     gt.respond("describe_labeling_job", described(
-        request, "Failed", LabelCounters={}, FailureReason="ClientError: no access to s3://b/m"))
+        "hands", "Failed", FailureReason="ClientError: no access to s3://b/m"))
     assert label_job.main([*JOB_ARGS, "--workteam-arn", TEAM_ARN, "--wait",
                            "--poll-seconds", "0"]) == 1
     assert capsys.readouterr().err.strip() == (
@@ -175,8 +161,7 @@ def test_a_failed_job_is_an_error_with_its_reason(gt, raw_images, capsys):
 
 
 def test_a_segmentation_job_uses_its_lambdas_template_and_a_ref_attribute(gt, raw_images):
-    gt.respond("create_labeling_job", {"LabelingJobArn": "arn:aws:sagemaker:eu-west-1:"
-                                                         "123456789012:labeling-job/roads"})
+    gt.job_created("roads")
     argv = [*JOB_ARGS, "--workteam-arn", TEAM_ARN, "--task", "semantic-segmentation",
             "--job-name", "roads", "--labels", "road", "car", "person"]
     assert label_job.main(argv) == 0
