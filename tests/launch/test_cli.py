@@ -65,3 +65,15 @@ def test_segmentation_metric_definitions_match_what_train_logs():
     from train.segmentation.metrics import METRIC_DEFINITIONS
 
     assert metric_definitions.SEGMENTATION == METRIC_DEFINITIONS
+
+
+def test_stale_credentials_say_how_to_refresh_them():
+    from botocore.exceptions import ClientError
+
+    from launch.cli import error_line
+
+    error = ClientError({"Error": {"Code": "ExpiredTokenException",
+                                   "Message": "The security token included in the request is "
+                                              "expired"}}, "CreateTrainingJob")
+    line = error_line(error)
+    assert "expired" in line and "aws sso login" in line and "\n" not in line
