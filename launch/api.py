@@ -79,6 +79,8 @@ def launch(args: argparse.Namespace) -> int:
           f"{args.burst_limit}{f', {args.quota}/{args.quota_period}' if args.quota else ''})")
     print(f"invoke URL: {created.url}")
     print(f"API key: {created.key_value}")
+    print(f"API key id: {created.key_id} (aws apigateway get-api-key --api-key "
+          f"{created.key_id} --include-value shows the key again)")
     print(f"try it: {curl_example(created.url, created.key_value)}")
     print("(a new role can take a few seconds before API Gateway may use it)")
     return 0

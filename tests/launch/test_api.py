@@ -56,7 +56,8 @@ def endpoint(aws) -> str:
 
 
 def _printed(out: str, label: str) -> str:
-    return next(line.split(": ", 1)[1] for line in out.splitlines() if line.startswith(label))
+    return next(line.split(": ", 1)[1] for line in out.splitlines()
+                if line.startswith(f"{label}: "))
 
 
 def test_the_api_role_plan_and_key_sent(aws, endpoint, capsys):
@@ -99,6 +100,8 @@ def test_the_api_role_plan_and_key_sent(aws, endpoint, capsys):
     url = f"https://{api_id}.execute-api.{REGION}.amazonaws.com/prod/predict"
     assert _printed(out, "invoke URL") == url
     key_value = _printed(out, "API key")
+    assert _printed(out, "API key id").startswith(
+        boto3.client("apigateway", region_name=REGION).get_api_keys()["items"][0]["id"])
     assert _printed(out, "try it") == (
         f"curl -X POST {url} -H 'x-api-key: {key_value}' -H 'Content-Type: image/jpeg' "
         "-H 'Accept: application/json' --data-binary @image.jpg")
