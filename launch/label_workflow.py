@@ -75,11 +75,11 @@ def local_manifest(args: argparse.Namespace, session: sagemaker.Session) -> Path
         return path
     from sagemaker.s3 import S3Downloader
 
+    # That one object (S3Downloader.download would take every key the URI prefixes).
+    text = S3Downloader.read_file(args.manifest, sagemaker_session=session)
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    S3Downloader.download(args.manifest, str(args.out_dir), sagemaker_session=session)
     path = args.out_dir / args.manifest.rsplit("/", 1)[-1]
-    if not path.is_file():
-        raise ValueError(f"{args.manifest}: no such object")
+    path.write_text(text, encoding="utf-8")
     print(f"downloaded {args.manifest} to {path}")
     return path
 

@@ -61,3 +61,18 @@ def test_a_manifest_without_a_clear_label_is_refused_before_any_upload(aws, tmp_
     assert label_workflow.main([str(manifest), *JOB_ARGS, "--out-dir", str(tmp_path)]) == 1
     assert "label" in capsys.readouterr().err
     assert not aws.calls("CreateTrainingJob")
+
+
+def test_the_manifest_can_be_the_labeling_jobs_s3_uri(aws, tmp_path):
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.put_object(Bucket=BUCKET, Key="gt/output/output.manifest",
+                  Body=OUTPUT_MANIFEST.read_bytes())
+    s3.put_object(Bucket=BUCKET, Key="gt/output/output.manifest.old", Body=b"not json\n")
+    out_dir = tmp_path / "manifests"
+    assert label_workflow.main([
+        f"s3://{BUCKET}/gt/output/output.manifest", *JOB_ARGS, "--out-dir", str(out_dir),
+        "--job-name", "lab3-s3"]) == 0
+    assert (out_dir / "output.manifest").read_bytes() == OUTPUT_MANIFEST.read_bytes()
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        "output.manifest", "train.manifest", "validation.manifest"]
+    assert aws.call("CreateTrainingJob")["TrainingJobName"] == "lab3-s3"
