@@ -21,6 +21,8 @@ install)
     command -v dockerd >/dev/null || need+=(docker.io)
     command -v debootstrap >/dev/null || need+=(debootstrap)
     command -v docker-registry >/dev/null || need+=(docker-registry)
+    # The launcher tests send the printed curl command to the API stand-in.
+    command -v curl >/dev/null || need+=(curl)
     if ((${#need[@]})); then
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

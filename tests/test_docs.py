@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from train.hyperparameters import describe
-from train.metrics import METRIC_DEFINITIONS
+from train.metric_definitions import METRIC_DEFINITIONS
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 

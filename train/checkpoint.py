@@ -1,7 +1,9 @@
 """Training checkpoints in ``/opt/ml/checkpoints`` (synced to S3 by SageMaker).
 
-One file, ``last.pt``: a dict of model, optimizer and scheduler state, the position in the
-epoch, RNG state and the early-stopping record. Written to a temp file, fsynced and renamed,
+One file, ``last.pt``, the same layout for every task (written by ``train.engine``): model,
+optimizer, scheduler and gradient-scaler state, the position in the epoch, the training
+meter's sums, the best epoch's weights and metrics, RNG state, the early-stopping record and the
+task's own progress. Written to a temp file, fsynced and renamed,
 so a crash or SIGTERM mid-write leaves the previous checkpoint intact. Loaded with
 ``weights_only=True``: tensors and plain containers only, never arbitrary objects.
 """
@@ -20,7 +22,8 @@ from train.errors import TrainingInterrupted, UserError
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "last.pt"
-FORMAT = "sm-vision-checkpoint-v1"
+FORMAT = "sm-vision-checkpoint-v2"
+OLDER_FORMATS = ("sm-vision-checkpoint-v1",)
 
 
 def save(directory: Path, state: dict[str, Any]) -> Path:
@@ -42,6 +45,12 @@ def load(directory: Path) -> dict[str, Any] | None:
             f"checkpoint {path} cannot be read ({exc}); delete it (or point checkpoint_s3_uri "
             "elsewhere) to start from scratch"
         ) from exc
+    if isinstance(state, dict) and state.get("format") in OLDER_FORMATS:
+        raise UserError(
+            f"{path} was written by an earlier version of this image, whose checkpoints this "
+            "version cannot continue; delete it (or use another checkpoint location) to start "
+            "over, or finish the job with the image that started it"
+        )
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserError(
             f"{path} is not a checkpoint written by this toolkit; delete it or use another "
@@ -61,9 +70,10 @@ def check_compatible(state: dict[str, Any], fingerprint: dict[str, Any], path: P
         )
 
 
-def interruption(directory: Path, epoch: int) -> TrainingInterrupted:
-    """The error a job raises once it has saved its checkpoint on SIGTERM."""
+def interruption(directory: Path, epoch: int, where: str = "") -> TrainingInterrupted:
+    """The error a job raises once its checkpoint is saved after SIGTERM; ``where`` says whose
+    checkpoint directory it is in a distributed job."""
     return TrainingInterrupted(
-        f"training stopped by SIGTERM at epoch {epoch}; checkpoint saved to {directory}. Run "
-        "the job again with the same checkpoint location to resume."
+        f"training stopped by SIGTERM at epoch {epoch}; checkpoint saved to {directory}{where}. "
+        "Run the job again with the same checkpoint location to resume."
     )

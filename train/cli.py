@@ -37,13 +37,15 @@ def get_args_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def setup_logging() -> None:
-    # One line per record on stdout, flushed at once: CloudWatch reads it line by line.
+def setup_logging(who: str = "") -> None:
+    """One line per record on stdout, flushed at once: CloudWatch reads it line by line.
+    ``who`` names the process in a distributed job (``rank 3``)."""
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    prefix = f"{who} " if who else ""
     logging.basicConfig(
         level=logging.INFO,
         stream=sys.stdout,
-        format="[%(asctime)s %(levelname)s %(name)s] %(message)s",
+        format=f"[%(asctime)s %(levelname)s {prefix}%(name)s] %(message)s",
         force=True,
     )
 
@@ -75,13 +77,9 @@ def run_job(stop: interrupt.StopRequest | None = None) -> int:
         env.clear_outcome()
         env = TrainingEnv.from_base_dir(env.base_dir)
         check_input_links(env)
-        from train import job, segmentation
-
-        stop.check("while the training code was loading")
-        # The built-in segmentation algorithm's notebooks pass `algorithm`/`backbone` or a
-        # `train_annotation` channel: the same image answers both.
-        run = segmentation.run if segmentation.is_segmentation_job(env) else job.run
-        run(env, stop)
+        code = _train(env, stop)
+        if code is not None:
+            return code
     except UserError as exc:
         return _fail(env, f"ClientError: {exc}", EXIT_USER_ERROR)
     except TrainingInterrupted as exc:
@@ -96,8 +94,35 @@ def run_job(stop: interrupt.StopRequest | None = None) -> int:
             EXIT_INTERNAL_ERROR,
         )
     env.write_success()
-    log.info("training finished; model in %s", env.model_dir)
+    log.info("training finished")
     return 0
+
+
+def _train(env: TrainingEnv, stop: interrupt.StopRequest) -> int | None:
+    """Train in this process, or start this host's processes of a distributed job; an exit
+    code when the outcome is already written (distributed), else None."""
+    import torch
+
+    from train import engine, tasks
+    from train.distributed import agent, topology
+    from train.distributed.runtime import single_process
+
+    # The built-in segmentation algorithm's notebooks pass `algorithm`/`backbone` or a
+    # `train_annotation` channel: the same image answers both.
+    task = tasks.create(env)
+    stop.check("while the training code was loading")
+    plan = topology.plan(env, task.params.processes_per_host, torch.cuda.device_count())
+    if plan.world == 1:
+        engine.run(env, stop, task, single_process())
+        return None
+    topology.wait_for_master(plan)
+    result = agent.run(plan, stop)
+    if result.kind is not None:
+        return _fail(env, result.reason(), result.exit_code)
+    if plan.host_index != 0:
+        log.info("this host's part is done; the first host, %s, wrote the model",
+                 plan.master_addr)
+    return None
 
 
 def _fail(env: TrainingEnv, message: str, code: int) -> int:

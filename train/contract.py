@@ -19,6 +19,10 @@ BASE_DIR_ENV = "SAGEMAKER_BASE_DIR"
 DEFAULT_BASE_DIR = "/opt/ml"
 # SageMaker sets this when a Debugger hook config is written elsewhere.
 SMDEBUG_CONFIG_ENV = "SMDEBUG_CONFIG_FILE_PATH"
+# Set by SageMaker in every training container.
+JOB_NAME_ENV = "TRAINING_JOB_NAME"
+# A hyperparameter SageMaker adds to every trial of a tuning job.
+TUNING_OBJECTIVE_HYPERPARAMETER = "_tuning_objective_metric"
 
 HYPERPARAMETERS_FILE = "input/config/hyperparameters.json"
 INPUT_DATA_CONFIG_FILE = "input/config/inputdataconfig.json"
@@ -84,6 +88,7 @@ class TrainingEnv:
     hyperparameters: dict[str, str] = field(default_factory=dict)
     channels: dict[str, ChannelConfig] = field(default_factory=dict)
     resources: ResourceConfig = field(default_factory=ResourceConfig)
+    job_name: str | None = None
 
     @classmethod
     def from_environ(cls) -> TrainingEnv:
@@ -104,6 +109,7 @@ class TrainingEnv:
             hyperparameters={str(k): _as_string(v) for k, v in raw_hps.items()},
             channels={name: _channel(name, cfg) for name, cfg in raw_channels.items()},
             resources=_resources(raw_resources),
+            job_name=os.environ.get(JOB_NAME_ENV) or None,
         )
 
     # Paths -------------------------------------------------------------------------------
@@ -123,6 +129,11 @@ class TrainingEnv:
 
     @property
     def checkpoint_dir(self) -> Path:
+        """``/opt/ml/checkpoints``; for a trial of a tuning job, its own folder in it: the
+        trials of one tuning job share one checkpoint location, and a trial must never resume
+        another's checkpoint."""
+        if self.job_name and TUNING_OBJECTIVE_HYPERPARAMETER in self.hyperparameters:
+            return self.path(CHECKPOINT_DIR) / self.job_name
         return self.path(CHECKPOINT_DIR)
 
     def debughook_config_path(self) -> Path:
@@ -154,6 +165,10 @@ class TrainingEnv:
     def input_mode(self, channel: str) -> str:
         cfg = self.channels.get(channel)
         return cfg.input_mode if cfg else INPUT_MODE_FILE
+
+    def channel_distribution(self, channel: str) -> str:
+        cfg = self.channels.get(channel)
+        return cfg.distribution if cfg else DISTRIBUTION_FULLY_REPLICATED
 
     def content_type(self, channel: str) -> str | None:
         cfg = self.channels.get(channel)

@@ -55,7 +55,43 @@ def shuffle_buffer_size_hp(default: int, what: str) -> Any:
 
 
 @dataclass(frozen=True)
-class Hyperparameters:
+class EngineHyperparameters:
+    """Settings of the training engine itself, the same for every task (our additions to the
+    built-in names; ``syncbn`` is the built-in segmentation algorithm's)."""
+
+    seed: int | None = hp(None, "int", "Seed every random generator; runs become repeatable.",
+                          min=0)
+    num_workers: int | None = hp(
+        None, "int", "Data-loading processes per training process (default: one per core, "
+        "at most 8, with a GPU; cores // 4 on CPU).", min=0
+    )
+    checkpoint_frequency: int | None = hp(
+        None, "int", "Save a checkpoint every N epochs (default every epoch).", min=1
+    )
+    precision_dtype: str = hp(
+        "float32", "str", "Mixed precision on CUDA (float16/bfloat16); CPU runs float32.",
+        choices=PRECISIONS,
+    )
+    syncbn: bool = hp(
+        False, "bool", "Distributed training: synchronize BatchNorm statistics over every "
+        "process (SyncBatchNorm), as one large batch would have them."
+    )
+    processes_per_host: int | None = hp(
+        None, "int", "Training processes per instance (default: one per GPU, else 1); on CPU "
+        "several processes split the cores (gloo).", min=1, max=64
+    )
+
+
+def check_engine_settings(params: EngineHyperparameters, epochs: int) -> None:
+    if params.checkpoint_frequency is not None and params.checkpoint_frequency > epochs:
+        raise UserError(
+            f"hyperparameter checkpoint_frequency={params.checkpoint_frequency} is larger than "
+            f"epochs={epochs}; use a value between 1 and epochs"
+        )
+
+
+@dataclass(frozen=True)
+class Hyperparameters(EngineHyperparameters):
     # --- model ---
     architecture: str = hp(
         "resnet", "str", "Network: ResNet or the dog-breed VGG16.",
@@ -127,12 +163,9 @@ class Hyperparameters:
     lr_scheduler_step: str | None = hp(
         None, "str", "Comma-separated epochs at which to decay the learning rate, e.g. '10,20'."
     )
-    precision_dtype: str = hp(
-        "float32", "str", "Mixed precision on CUDA (float16/bfloat16); CPU runs float32.",
-        choices=PRECISIONS,
-    )
-    kv_store: str = hp("device", "str", "Accepted for compatibility; training is always "
-                       "synchronous.", choices=KV_STORES)
+    kv_store: str = hp("device", "str", "Accepted for compatibility: training is always "
+                       "synchronous data parallel (DDP) over every instance's processes; "
+                       "dist_async runs synchronously too.", choices=KV_STORES)
     # --- evaluation and stopping ---
     top_k: int | None = hp(None, "int", "Also report top-k accuracy.", min=2)
     early_stopping: bool = hp(False, "bool", "Stop when validation accuracy stops improving.")
@@ -144,16 +177,7 @@ class Hyperparameters:
         0.0, "float", "Relative accuracy improvement below which an epoch counts as none.",
         min=0.0, max=1.0,
     )
-    # --- checkpoints and runtime ---
-    checkpoint_frequency: int | None = hp(
-        None, "int", "Save a checkpoint every N epochs (default every epoch).", min=1
-    )
-    seed: int | None = hp(None, "int", "Seed every random generator; runs become repeatable.",
-                          min=0)
-    num_workers: int | None = hp(
-        None, "int", "Data-loading processes (default: one per core, at most 8, with a GPU; "
-        "cores // 4 on CPU).", min=0
-    )
+    # --- data quality ---
     max_bad_images: int = hp(
         10, "int", "Unreadable images skipped (with a warning) before the job fails.", min=0
     )
@@ -297,11 +321,7 @@ def parse_epoch_list(text: str) -> list[int]:
 def _check_consistency(params: Hyperparameters) -> None:
     params.input_shape  # noqa: B018 - validates image_shape
     params.lr_steps  # noqa: B018 - validates lr_scheduler_step
-    if params.checkpoint_frequency is not None and params.checkpoint_frequency > params.epochs:
-        raise UserError(
-            f"hyperparameter checkpoint_frequency={params.checkpoint_frequency} is larger than "
-            f"epochs={params.epochs}; use a value between 1 and epochs"
-        )
+    check_engine_settings(params, params.epochs)
     if params.use_weighted_loss and not params.multi_label:
         raise UserError("hyperparameter use_weighted_loss=1 needs multi_label=1")
 

@@ -41,6 +41,12 @@ class StopRequest:
         self.requested = True
 
 
+def check_before_training(stop: object, step: str) -> None:
+    """``stop.check`` for the command's StopRequest; a plain callable (tests) has none."""
+    if isinstance(stop, StopRequest):
+        stop.check(step)
+
+
 def install() -> StopRequest:
     stop = StopRequest()
     signal.signal(signal.SIGTERM, stop.on_signal)

@@ -1,7 +1,8 @@
 """The regexes SageMaker reads classification metrics with (``metric_definitions``).
 
-``train.metrics`` writes the lines: the built-in algorithm's ``Epoch[N] Train-accuracy=X`` /
-``Epoch[N] Validation-accuracy=X`` and the dog-breed script's ``Test set: Average loss: X``.
+``train.classification.metrics`` writes the lines: the built-in algorithm's
+``Epoch[N] Train-accuracy=X`` / ``Epoch[N] Validation-accuracy=X`` and the dog-breed script's
+``Test set: Average loss: X``.
 No torch here: the launchers import this module to fill in their estimators.
 """
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import boto3
 
-from tests.conftest import REPO
+from tests.conftest import REPO, write_input_config
 from tests.serve.serving_helpers import Server
 
 BIN = Path(sys.executable).parent
@@ -76,8 +76,7 @@ def run_training_job(request: dict[str, Any], work: Path, timeout: float = 900) 
     (config / "resourceconfig.json").write_text(json.dumps(
         {"current_host": "algo-1", "hosts": ["algo-1"]}))
     channels = request["InputDataConfig"]
-    (config / "inputdataconfig.json").write_text(json.dumps(
-        {c["ChannelName"]: _channel_config(c, job_mode) for c in channels}))
+    write_input_config(base, {c["ChannelName"]: _channel_config(c, job_mode) for c in channels})
     images = work / "images"
     feed: list[str] = []
     attribute_names = set()

@@ -55,7 +55,7 @@ def test_help_needs_neither_the_sdk_nor_torch():
 
 
 def test_metric_definitions_match_what_train_logs():
-    from train.metrics import METRIC_DEFINITIONS, MULTI_LABEL_METRIC_DEFINITIONS
+    from train.metric_definitions import METRIC_DEFINITIONS, MULTI_LABEL_METRIC_DEFINITIONS
 
     assert metric_definitions.CLASSIFICATION == METRIC_DEFINITIONS
     assert metric_definitions.MULTI_LABEL == MULTI_LABEL_METRIC_DEFINITIONS

@@ -77,7 +77,7 @@ def trained_fcn(seg_data: Path, tmp_path_factory: pytest.TempPathFactory
     records: list[str] = []
     handler = logging.Handler()
     handler.emit = lambda record: records.append(record.getMessage())  # type: ignore[method-assign]
-    logger = logging.getLogger("train.segmentation")
+    logger = logging.getLogger("train")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     try:

@@ -6,7 +6,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ import torch
 
 from common import artifact
 from common.segmentation import ALGORITHMS, build_segmenter
-from tests.conftest import REPO
+from tests.conftest import BIN, REPO
 from tests.segmentation.conftest import seg_job
 from train.segmentation import is_segmentation_job, run
 
@@ -100,10 +99,8 @@ def test_train_command_fails_with_client_error_and_failure_file(tmp_path: Path,
                                                                 tiny_data: Path) -> None:
     (tiny_data / "train_annotation" / "train_0001.png").unlink()
     env = seg_job(tmp_path / "job", tiny_data)
-    runner = ("from train import job; import train.segmentation as s; job.run = s.run; "
-              "from train.cli import main; main([])")
-    proc = subprocess.run([sys.executable, "-c", runner], cwd=REPO, capture_output=True,
-                          text=True, timeout=120,
+    proc = subprocess.run([str(BIN / "train")], cwd=REPO, capture_output=True, text=True,
+                          timeout=120,
                           env={**os.environ, "SAGEMAKER_BASE_DIR": str(env.base_dir)})
     assert proc.returncode == 1, proc.stdout + proc.stderr
     failure = (env.base_dir / "output" / "failure").read_text()

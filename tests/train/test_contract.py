@@ -77,3 +77,15 @@ def test_no_test_or_local_script_writes_the_file_around_the_check() -> None:
         if path not in allowed and DIRECT_WRITE.search(path.read_text())
     ]
     assert offenders == []
+
+
+def test_a_tuning_trial_keeps_its_checkpoints_in_its_own_folder(tmp_path, monkeypatch) -> None:
+    from tests.conftest import make_opt_ml
+    from train.contract import TrainingEnv
+
+    monkeypatch.setenv("TRAINING_JOB_NAME", "tune-001-abc")
+    plain = TrainingEnv.from_base_dir(make_opt_ml(tmp_path / "a", {"epochs": "1"}, {}))
+    assert plain.checkpoint_dir == tmp_path / "a/checkpoints"
+    trial = TrainingEnv.from_base_dir(make_opt_ml(
+        tmp_path / "b", {"epochs": "1", "_tuning_objective_metric": "validation:accuracy"}, {}))
+    assert trial.checkpoint_dir == tmp_path / "b/checkpoints/tune-001-abc"

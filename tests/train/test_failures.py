@@ -91,7 +91,7 @@ def _pretrained_missing(tmp_path, digits):
     return _tree(tmp_path, digits, {"use_pretrained_model": "1"})
 
 
-def _several_hosts(tmp_path, digits):
+def _unresolvable_master(tmp_path, digits):
     return _tree(tmp_path, digits, resource_config={"current_host": "algo-1",
                                                     "hosts": ["algo-1", "algo-2"]})
 
@@ -136,7 +136,7 @@ CASES = {
     _num_classes_mismatch: ["num_classes=5", "has 10 class folders"],
     _pretrained_missing: ["no ImageNet weights for resnet18", "resnet18-f37072fd.pth",
                           "'weights' channel", "download_pretrained=1"],
-    _several_hosts: ["2 hosts", "instance_count=1"],
+    _unresolvable_master: ["the master host 'algo-1'", "does not resolve", "127.0.0.2"],
     _pipe_mode_folder: ["Pipe input mode", "File or FastFile"],
     _file_link_out_of_tree: ["1 symbolic link(s) in the input data point outside",
                              "train/1/linked.png -> ", "elsewhere.png", "cp -al"],
@@ -148,7 +148,8 @@ CASES = {
 @pytest.mark.parametrize("build", list(CASES), ids=[f.__name__.strip("_") for f in CASES])
 def test_bad_input_fails_with_a_clear_reason(build, tmp_path, digits_small):
     base = build(tmp_path, digits_small)
-    result = run_train(base, TORCH_HOME=str(tmp_path / "empty_torch_home"))
+    result = run_train(base, TORCH_HOME=str(tmp_path / "empty_torch_home"),
+                       SM_VISION_DNS_WAIT_SECONDS="1")
 
     assert result.returncode == 1, result.log[-2000:]
     assert not result.succeeded
@@ -162,12 +163,12 @@ def test_bad_input_fails_with_a_clear_reason(build, tmp_path, digits_small):
 
 def test_internal_error_is_reported_as_algorithm_error(tmp_path, monkeypatch):
     """A bug (not the user's fault) says so, keeps the traceback, and exits 2."""
-    from train import cli, job
+    from train import cli, engine
 
-    def broken(env, stop):
+    def broken(env, stop, task, dist):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(job, "run", broken)
+    monkeypatch.setattr(engine, "run", broken)
     monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(tmp_path))
     assert cli.run_job() == cli.EXIT_INTERNAL_ERROR
     failure = (tmp_path / "output/failure").read_text()

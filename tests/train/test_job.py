@@ -41,7 +41,7 @@ def test_successful_job_writes_success_artifact_and_metric_lines(tmp_path, digit
         for line in (f"Epoch[{epoch}] Train-accuracy=", f"Epoch[{epoch}] Validation-accuracy=",
                      f"Epoch[{epoch}] Validation-top_k_accuracy_3="):
             assert re.search(re.escape(line) + r"[0-9]+\.[0-9]+\n", result.log), line
-    from train.metrics import METRIC_DEFINITIONS
+    from train.metric_definitions import METRIC_DEFINITIONS
 
     for definition in METRIC_DEFINITIONS:
         if definition["Name"] != "train:loss" or "Train-loss" in result.log:

@@ -103,7 +103,12 @@ class Batch:
 class EpochSampler(Sampler[int]):
     """A shuffle order fixed by (seed, epoch); can start part-way through an epoch.
 
-    With ``num_replicas`` > 1 each rank takes every ``num_replicas``-th index of the same order.
+    With ``num_replicas`` > 1 each rank takes every ``num_replicas``-th index of the same order,
+    so that one step of all ranks covers the samples one large batch would. ``pad`` (training)
+    repeats the order's first samples until every rank has as many, so that all ranks take the
+    same number of steps; evaluation shards without padding, counting each sample once.
+    ``start`` counts samples of the whole order (all ranks), so a checkpoint written by a job
+    of one size resumes in a job of another.
     """
 
     def __init__(
@@ -114,17 +119,19 @@ class EpochSampler(Sampler[int]):
         seed: int,
         rank: int = 0,
         num_replicas: int = 1,
+        pad: bool = False,
     ) -> None:
         self.size = size
         self.shuffle = shuffle
         self.seed = seed
         self.rank = rank
         self.num_replicas = num_replicas
+        self.pad = pad
         self.epoch = 0
         self.start = 0
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:
-        """Use ``epoch``'s order and skip its first ``start`` samples (of this rank)."""
+        """Use ``epoch``'s order and skip its first ``start`` samples (of all ranks)."""
         self.epoch = epoch
         self.start = start
 
@@ -134,10 +141,13 @@ class EpochSampler(Sampler[int]):
         else:
             generator = torch.Generator().manual_seed(sample_seed(self.seed, self.epoch, 0))
             order = torch.randperm(self.size, generator=generator).tolist()
-        return order[self.rank :: self.num_replicas]
+        if self.pad and order:
+            missing = -len(order) % self.num_replicas
+            order += (order * (missing // len(order) + 1))[:missing]
+        return order[self.start :][self.rank :: self.num_replicas]
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self._order()[self.start :])
+        return iter(self._order())
 
     def __len__(self) -> int:
-        return max(0, len(self._order()) - self.start)
+        return len(self._order())

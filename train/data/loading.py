@@ -1,4 +1,9 @@
-"""Datasets and loaders for the train, validation and test channels."""
+"""Datasets and loaders for the train, validation and test channels.
+
+In a distributed job every rank builds the same datasets and takes its share through its
+sampler (``shard``: index and count of this rank for a channel); the classes are agreed between
+ranks, since hosts of a ``ShardedByS3Key`` channel may each see only some of them.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,12 @@ import logging
 import os
 import signal
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from common.artifact import InputSpec
 from common.preprocessing import eval_transform
@@ -28,11 +35,16 @@ from train.transforms import train_transform
 log = logging.getLogger(__name__)
 
 
+Shard = Callable[[str], tuple[int, int]]  # channel -> (this rank's index, number of shards)
+GatherClasses = Callable[[list[str]], list[list[str]]]  # every rank's class names
+
+
 @dataclass
 class Split:
     channel: str
-    dataset: ImageDataset
+    dataset: Dataset[Any]  # with set_epoch(epoch)
     sampler: EpochSampler | StreamSampler
+    collate_fn: Callable[[list[Any]], Any] | None = Batch
 
     @property
     def streamed(self) -> bool:
@@ -54,23 +66,27 @@ class Data:
     label_counts: list[int] | None = None  # training images per class (None for streams)
 
 
-def load_data(env: TrainingEnv, params: Hyperparameters, spec: InputSpec, seed: int) -> Data:
+def load_data(env: TrainingEnv, params: Hyperparameters, spec: InputSpec, seed: int,
+              shard: Shard = lambda channel: (0, 1),
+              gather: GatherClasses = lambda names: [names]) -> Data:
     train_channel = find_channel(env, TRAIN_NAMES, required=True)
     assert train_channel is not None
     splits = _split_folders(env, train_channel, params)
+    train_reader: Reader | StreamReader
     if splits is not None:
         log.info("channel %s holds split folders: %s", train_channel, splits.describe())
         train_channel = splits.label("train")
-        train_reader: Reader | StreamReader = ImageFolderReader(splits.folders["train"],
-                                                                train_channel)
+        train_reader = ImageFolderReader(splits.folders["train"], train_channel)
     else:
-        train_reader = create_reader(env, train_channel, params)
+        train_reader = create_reader(env, train_channel, params, shard=shard(train_channel))
     if params.multi_label and isinstance(train_reader, ImageFolderReader):
         raise UserError(
             "multi_label=1 needs data with several labels per image (.lst, RecordIO or an "
             "augmented manifest); image folders carry one label per image"
         )
-    class_names = list(train_reader.class_names or [])
+    class_names = _agree_classes(list(train_reader.class_names or []), gather, train_channel)
+    if class_names != train_reader.class_names and isinstance(train_reader, ImageFolderReader):
+        train_reader = ImageFolderReader(train_reader.root, train_channel, class_names)
     num_classes = len(class_names) if params.multi_label else None
     counts = _label_counts(train_reader, len(class_names))
     if counts is not None:
@@ -82,7 +98,7 @@ def load_data(env: TrainingEnv, params: Hyperparameters, spec: InputSpec, seed: 
                  len(class_names))
     train = _split(train_channel, train_reader, train_transform(spec, params.augmentation_type),
                    seed=seed, num_classes=num_classes, shuffle=True,
-                   shuffle_buffer=params.shuffle_buffer_size)
+                   shuffle_buffer=params.shuffle_buffer_size, shard=shard(train_channel))
 
     def optional(names: tuple[str, ...], role: str) -> Split | None:
         channel = find_channel(env, names, required=False)
@@ -95,11 +111,11 @@ def load_data(env: TrainingEnv, params: Hyperparameters, spec: InputSpec, seed: 
         elif channel is None:
             return None
         else:
-            reader = create_reader(env, channel, params, class_names)
+            reader = create_reader(env, channel, params, class_names, shard=shard(channel))
         if isinstance(reader, Reader):
             log.info("channel %s: %d images", channel, len(reader))
         return _split(channel, reader, eval_transform(spec), seed=seed, num_classes=num_classes,
-                      shuffle=False, shuffle_buffer=0)
+                      shuffle=False, shuffle_buffer=0, shard=shard(channel))
 
     return Data(class_names, train, optional(VALIDATION_NAMES, "validation"),
                 optional(TEST_NAMES, "test"), multi_label=params.multi_label,
@@ -115,6 +131,26 @@ def _split_folders(env: TrainingEnv, channel: str, params: Hyperparameters
     return find_split_folders(env.channel_dir(channel), channel)
 
 
+def _agree_classes(local: list[str], gather: GatherClasses, channel: str) -> list[str]:
+    """The classes every rank trains: the same everywhere unless hosts hold different shards
+    of the data (``ShardedByS3Key``). Folder names are united (and sorted, as one folder
+    listing would be); numbered classes (RecordIO, .lst, manifests) take the largest count."""
+    every = gather(local)
+    if all(names == local for names in every):
+        return local
+    if all(names == [str(i) for i in range(len(names))] for names in every):
+        agreed = [str(i) for i in range(max(len(names) for names in every))]
+    elif all(names == sorted(names) for names in every):
+        agreed = sorted({name for names in every for name in names})
+    else:
+        raise UserError(f"channel {channel!r}: the hosts read different class names from their "
+                        "shards of the data; use S3DistributionType FullyReplicated, or name "
+                        "every class the same on every shard")
+    log.info("channel %s: %d classes over all hosts (this host's data has %d)", channel,
+             len(agreed), len(local))
+    return agreed
+
+
 def _label_counts(reader: Reader | StreamReader, num_classes: int) -> list[int] | None:
     if isinstance(reader, StreamReader):
         return None
@@ -125,23 +161,27 @@ def _label_counts(reader: Reader | StreamReader, num_classes: int) -> list[int] 
 
 
 def _split(channel: str, reader: Reader | StreamReader, transform, *, seed: int,
-           num_classes: int | None, shuffle: bool, shuffle_buffer: int) -> Split:
-    if isinstance(reader, StreamReader):
+           num_classes: int | None, shuffle: bool, shuffle_buffer: int,
+           shard: tuple[int, int]) -> Split:
+    if isinstance(reader, StreamReader):  # sharded by the stream itself
         dataset = ImageDataset(None, transform, seed, num_classes)
         buffer = shuffle_buffer if shuffle else 0
         return Split(channel, dataset, StreamSampler(reader, shuffle_buffer=buffer, seed=seed))
     dataset = ImageDataset(reader, transform, seed, num_classes)
-    return Split(channel, dataset, EpochSampler(len(dataset), shuffle=shuffle, seed=seed))
+    index, count = shard
+    return Split(channel, dataset, EpochSampler(len(dataset), shuffle=shuffle, seed=seed,
+                                                rank=index, num_replicas=count, pad=shuffle))
 
 
-def default_num_workers(cuda: bool) -> int:
-    """Loader processes when ``num_workers`` is not set.
+def default_num_workers(cuda: bool, processes: int = 1) -> int:
+    """Loader processes when ``num_workers`` is not set, for each of an instance's
+    ``processes`` training processes.
 
     With a GPU, workers keep it fed: one per core, at most 8. On CPU they compete with the
     model for the same cores (bench/results/train.md: 0 workers is faster on 2 cores), so only
     spare cores beyond four get a worker.
     """
-    cores = len(os.sched_getaffinity(0))
+    cores = len(os.sched_getaffinity(0)) // max(processes, 1)
     return min(8, cores) if cuda else min(8, cores // 4)
 
 
@@ -157,7 +197,7 @@ def make_loader(split: Split, batch_size: int, num_workers: int, pin_memory: boo
         batch_size=batch_size,
         sampler=split.sampler,
         num_workers=num_workers,
-        collate_fn=Batch,
+        collate_fn=split.collate_fn,
         pin_memory=pin_memory,
         worker_init_fn=_ignore_sigterm,
         # Its own generator: creating an iterator must not consume the global RNG, or a

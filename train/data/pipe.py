@@ -188,6 +188,12 @@ class FifoStream(StreamReader[Sample]):
                         yield sample
             except RecordIOError as exc:
                 raise UserError(f"channel {self.channel!r}: {exc}. {self.hint}") from None
+            except GeneratorExit:
+                # Abandoned before its end (the epoch ended on another rank first): read the
+                # pass to its end, or the writer fails and the next FIFO never comes.
+                while fh.read(READ_BUFFER):
+                    pass
+                raise
 
     def _samples(self, fh: BinaryIO, source: str) -> Iterator[Sample]:
         raise NotImplementedError

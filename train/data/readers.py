@@ -84,8 +84,11 @@ def _has_rec(folder: Path) -> bool:
 
 
 def create_reader(env: TrainingEnv, channel: str, params: Hyperparameters,
-                  class_names: list[str] | None = None) -> Reader | StreamReader:
-    """The channel's reader; ``class_names`` (from the training channel) fixes the labels."""
+                  class_names: list[str] | None = None, *, shard: tuple[int, int] = (0, 1)
+                  ) -> Reader | StreamReader:
+    """The channel's reader; ``class_names`` (from the training channel) fixes the labels.
+    ``shard`` (this rank's index, number of shards) splits a stream between ranks; random
+    access readers are shared out by their sampler instead."""
     data_format = select_format(env, channel, params)
     labels = LabelSpec(
         multi_label=params.multi_label,
@@ -96,7 +99,7 @@ def create_reader(env: TrainingEnv, channel: str, params: Hyperparameters,
     config = env.channels.get(channel)
     attribute_names = config.attribute_names if config else ()
     if env.input_mode(channel) == INPUT_MODE_PIPE:
-        return _stream(env, channel, params, data_format, labels)
+        return _stream(env, channel, params, data_format, labels, shard)
     if data_format == "recordio":
         return RecordFileReader(folder, channel, labels)
     if data_format == "lst":
@@ -114,10 +117,12 @@ def create_reader(env: TrainingEnv, channel: str, params: Hyperparameters,
 
 
 def _stream(env: TrainingEnv, channel: str, params: Hyperparameters, data_format: str,
-            labels: LabelSpec) -> StreamReader:
+            labels: LabelSpec, shard: tuple[int, int]) -> StreamReader:
     data_dir = env.channel_dir(channel).parent
+    rank, replicas = shard
     if data_format == "recordio":
-        return RecordIOStream(data_dir, channel, labels, wait_seconds=params.pipe_wait_seconds)
+        return RecordIOStream(data_dir, channel, labels, wait_seconds=params.pipe_wait_seconds,
+                              rank=rank, num_replicas=replicas)
     if data_format == "manifest":
         config = env.channels.get(channel)
         check_record_wrapper(channel, config.record_wrapper_type if config else None)
@@ -125,7 +130,8 @@ def _stream(env: TrainingEnv, channel: str, params: Hyperparameters, data_format
                                          params.label_attribute)
         log.info("channel %s: streamed augmented manifest, %s", channel, attributes.describe())
         return ManifestStream(data_dir, channel, labels, attributes=attributes,
-                              wait_seconds=params.pipe_wait_seconds)
+                              wait_seconds=params.pipe_wait_seconds, rank=rank,
+                              num_replicas=replicas)
     raise UserError(
         f"channel {channel!r} uses Pipe input mode, but {_DESCRIBE[data_format]} need File or "
         "FastFile mode; set input_mode='File' for this channel, or stream RecordIO "

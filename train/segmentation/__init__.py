@@ -1,5 +1,6 @@
-"""Semantic segmentation (the built-in algorithm's contract): ``run(env, stop)`` and the rule
-that picks it (``is_segmentation_job``)."""
+"""Semantic segmentation (the built-in algorithm's contract): the task
+(``train.segmentation.task``), the rule that picks it (``is_segmentation_job``) and ``run``, a
+one-process job in this process."""
 
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ def is_segmentation_job(env: TrainingEnv) -> bool:
 
 
 def run(env: TrainingEnv, stop: Any) -> dict[str, float]:
-    from train.segmentation.job import run as run_segmentation
+    from train import engine
+    from train.distributed.runtime import single_process
+    from train.segmentation.task import SegmentationTask
 
-    return run_segmentation(env, stop)
+    task = SegmentationTask(env, SegmentationTask.parse(env.hyperparameters))
+    return engine.run(env, stop, task, single_process())

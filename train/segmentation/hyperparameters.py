@@ -18,9 +18,11 @@ from train.errors import UserError
 from train.hyperparameters import (
     IGNORED_NAMES,
     IGNORED_PREFIXES,
+    EngineHyperparameters,
     _convert,
     _unquote,
     attribute_names_hp,
+    check_engine_settings,
     hp,
     parse_epoch_list,
     pipe_wait_seconds_hp,
@@ -32,7 +34,7 @@ SCHEDULERS = ("poly", "cosine", "step")
 
 
 @dataclass(frozen=True)
-class SegmentationHyperparameters:
+class SegmentationHyperparameters(EngineHyperparameters):
     # --- network ---
     backbone: str = hp("resnet-50", "str", "Encoder backbone.", choices=BACKBONES)
     algorithm: str = hp("fcn", "str", "fcn, psp (pyramid pooling) or deeplab (DeepLabV3).",
@@ -74,15 +76,10 @@ class SegmentationHyperparameters:
         0.0, "float", "Relative mIOU improvement below which an epoch counts as none.",
         min=0.0, max=1.0,
     )
-    syncbn: bool = hp(False, "bool", "Accepted for compatibility (training is single-instance).")
     # --- ours ---
-    seed: int | None = hp(None, "int", "Seed every random generator.", min=0)
     pipe_wait_seconds: float = pipe_wait_seconds_hp()
     attribute_names: str | None = attribute_names_hp()
     shuffle_buffer_size: int = shuffle_buffer_size_hp(256, "training pairs")
-    num_workers: int | None = hp(
-        None, "int", "Data-loading processes (default: one per core, at most 8, with a GPU; "
-        "cores // 4 on CPU).", min=0)
 
     @property
     def crop(self) -> int:
@@ -99,7 +96,7 @@ class SegmentationHyperparameters:
 FIELDS = {f.name: f for f in dataclasses.fields(SegmentationHyperparameters)}
 # Names that only the segmentation algorithm has: their presence selects it.
 SEGMENTATION_ONLY = frozenset({"backbone", "algorithm", "base_size", "crop_size", "gamma1",
-                               "gamma2", "syncbn", "lr_scheduler",
+                               "gamma2", "lr_scheduler",
                                "validation_mini_batch_size"})
 
 
@@ -120,6 +117,7 @@ def parse(raw: Mapping[str, str]) -> SegmentationHyperparameters:
                         "annotations (2-254), background included; 255 marks ignored pixels")
     params = SegmentationHyperparameters(**values)
     params.lr_steps  # noqa: B018 - validates lr_scheduler_step
+    check_engine_settings(params, params.epochs)
     if params.lr_scheduler == "step" and not params.lr_steps:
         raise UserError("lr_scheduler=step needs lr_scheduler_step, e.g. lr_scheduler_step=5,8")
     return params

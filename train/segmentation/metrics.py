@@ -7,11 +7,9 @@ Lines per epoch (fixed-point, so the regexes below match):
 
 from __future__ import annotations
 
-import logging
-
 import torch
 
-log = logging.getLogger(__name__)
+from train.task import Meter, metrics_log
 
 IGNORE_INDEX = 255
 METRIC_DEFINITIONS = [
@@ -21,10 +19,42 @@ METRIC_DEFINITIONS = [
 ]
 
 
-class ConfusionMatrix:
+class LossMeter(Meter):
+    """The training loss summed over samples."""
+
+    def __init__(self) -> None:
+        self.loss_sum = 0.0
+        self.count = 0
+
+    def add(self, loss: float, count: int) -> None:
+        self.loss_sum += loss * count
+        self.count += count
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / max(self.count, 1)
+
+    def sums(self) -> torch.Tensor:
+        return torch.tensor([self.loss_sum, float(self.count)], dtype=torch.float64)
+
+    def set_sums(self, sums: torch.Tensor) -> None:
+        self.loss_sum, self.count = float(sums[0]), round(float(sums[1]))
+
+
+class ConfusionMatrix(Meter):
     def __init__(self, num_classes: int) -> None:
         self.num_classes = num_classes
         self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+
+    def sums(self) -> torch.Tensor:
+        return self.matrix.flatten().to(torch.float64)
+
+    def set_sums(self, sums: torch.Tensor) -> None:
+        self.matrix = sums.round().to(torch.int64).view(self.num_classes, self.num_classes)
+
+    @property
+    def score(self) -> float:
+        return self.mean_iou
 
     def update(self, target: torch.Tensor, prediction: torch.Tensor) -> None:
         valid = target != IGNORE_INDEX
@@ -50,13 +80,17 @@ class ConfusionMatrix:
         return 0.0 if value != value else value
 
 
-def log_epoch(epoch: int, host: str, train_loss: float, cm: ConfusionMatrix | None) -> None:
-    log.info("Epoch[%d] train:loss=%.6f", epoch, train_loss)
+def log_epoch(epoch: int, host: str, train_loss: float, cm: ConfusionMatrix | None
+              ) -> dict[str, float]:
+    """The epoch's lines; returns the metrics by name."""
+    metrics_log.info("Epoch[%d] train:loss=%.6f", epoch, train_loss)
     if cm is None:
-        return
-    log.info("#quality_metric: host=%s, epoch=%d, validation mIOU <score>=%.6f", host, epoch,
-             cm.mean_iou)
-    log.info("#quality_metric: host=%s, epoch=%d, validation pixel_accuracy <score>=%.6f", host,
-             epoch, cm.pixel_accuracy)
-    log.info("Epoch[%d] validation:mIOU=%.6f", epoch, cm.mean_iou)
-    log.info("Epoch[%d] validation:pixel_accuracy=%.6f", epoch, cm.pixel_accuracy)
+        return {"train:loss": train_loss}
+    metrics_log.info("#quality_metric: host=%s, epoch=%d, validation mIOU <score>=%.6f", host,
+                     epoch, cm.mean_iou)
+    metrics_log.info("#quality_metric: host=%s, epoch=%d, validation pixel_accuracy "
+                     "<score>=%.6f", host, epoch, cm.pixel_accuracy)
+    metrics_log.info("Epoch[%d] validation:mIOU=%.6f", epoch, cm.mean_iou)
+    metrics_log.info("Epoch[%d] validation:pixel_accuracy=%.6f", epoch, cm.pixel_accuracy)
+    return {"train:loss": train_loss, "validation:mIOU": cm.mean_iou,
+            "validation:pixel_accuracy": cm.pixel_accuracy}

@@ -66,8 +66,10 @@ class SegmentationStream(FifoStream[StreamedPair]):
     hint = MANIFEST_HINT
 
     def __init__(self, data_dir: Path, channel: str, attributes: StreamedAttributes,
-                 table: np.ndarray, num_classes: int, *, wait_seconds: float) -> None:
-        super().__init__(data_dir, channel, wait_seconds=wait_seconds)
+                 table: np.ndarray, num_classes: int, *, wait_seconds: float, rank: int = 0,
+                 num_replicas: int = 1) -> None:
+        super().__init__(data_dir, channel, wait_seconds=wait_seconds, rank=rank,
+                         num_replicas=num_replicas)
         if attributes.declared and not attributes.label.endswith(LABEL_REF_SUFFIX):
             raise UserError(
                 f"channel {channel!r}: the label attribute {attributes.label!r} does not end in "
@@ -98,7 +100,8 @@ class SegmentationStream(FifoStream[StreamedPair]):
 
 
 def open_stream(env: TrainingEnv, split: str, num_classes: int, wait_seconds: float,
-                attribute_names: str | None = None) -> SegmentationStream:
+                attribute_names: str | None = None, shard: tuple[int, int] = (0, 1)
+                ) -> SegmentationStream:
     config = env.channels.get(split)
     if not (is_streamed_manifest(config) or (config is not None and config.attribute_names)):
         raise UserError(
@@ -114,14 +117,15 @@ def open_stream(env: TrainingEnv, split: str, num_classes: int, wait_seconds: fl
     log.info("channel %s: streamed augmented manifest, %s", split, attributes.describe())
     table = label_map_for(env, split).lookup_table()
     return SegmentationStream(env.channel_dir(split).parent, split, attributes, table,
-                              num_classes, wait_seconds=wait_seconds)
+                              num_classes, wait_seconds=wait_seconds, rank=shard[0],
+                              num_replicas=shard[1])
 
 
 def load_channel(env: TrainingEnv, split: str, num_classes: int, *, required: bool,
-                 wait_seconds: float, attribute_names: str | None = None
-                 ) -> Split | SegmentationStream | None:
-    """The channel's data: a stream in Pipe mode, else every pair, checked (None when an
-    optional channel is absent)."""
+                 wait_seconds: float, attribute_names: str | None = None,
+                 shard: tuple[int, int] = (0, 1)) -> Split | SegmentationStream | None:
+    """The channel's data: a stream in Pipe mode (keeping this rank's ``shard``), else every
+    pair, checked (None when an optional channel is absent)."""
     if env.input_mode(split) == INPUT_MODE_PIPE:
-        return open_stream(env, split, num_classes, wait_seconds, attribute_names)
+        return open_stream(env, split, num_classes, wait_seconds, attribute_names, shard)
     return load_split(env, split, num_classes, required)

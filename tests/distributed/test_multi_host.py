@@ -1,0 +1,142 @@
+"""Distributed training on this machine: several hosts (one ``/opt/ml`` tree and one ``train``
+process each, loopback addresses as host names) and several processes per host, over gloo."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from common import artifact
+from tests.conftest import FAST_HYPERPARAMETERS, make_opt_ml, run_train
+from tests.distributed.hosts import make_hosts, start_hosts, wait_all, wait_for_line
+from train import checkpoint
+
+pytestmark = pytest.mark.slow
+
+# Two "hosts" share this machine's cores: one thread each.
+ENV = {"OMP_NUM_THREADS": "1", "SM_VISION_DNS_WAIT_SECONDS": "5"}
+
+
+def _channels(data: Path) -> dict[str, Path | None]:
+    return {"train": data / "train", "validation": data / "validation"}
+
+
+def test_two_hosts_train_one_model_as_accurate_as_one_host(trained_digits_model, digits_full,
+                                                           tmp_path):
+    """The 1-host job of tests/conftest.py (global batch 32, 4 epochs) against 2 hosts of
+    mini_batch_size 16: the same global batch and epochs."""
+    one_host = artifact.load_metadata(trained_digits_model[0])
+    hps = {**one_host.hyperparameters, "mini_batch_size": 16}
+    hps = {k: str(int(v) if isinstance(v, bool) else v) for k, v in hps.items()
+           if v is not None}
+    bases = make_hosts(tmp_path, 2, hps, _channels(digits_full))
+    hosts = start_hosts(bases, **ENV)
+    assert wait_all(hosts, 900) == [0, 0], hosts[0].log[-3000:] + hosts[1].log[-3000:]
+    assert all(host.succeeded for host in hosts)
+    assert (bases[0] / "model" / "model.safetensors").exists()
+    assert not (bases[1] / "model" / "model.safetensors").exists()  # exactly one model
+    two_hosts = artifact.load_metadata(bases[0] / "model")
+    print("validation accuracy: 1 host", one_host.metrics["validation:accuracy"], "2 hosts",
+          two_hosts.metrics["validation:accuracy"])
+    assert abs(two_hosts.metrics["validation:accuracy"]
+               - one_host.metrics["validation:accuracy"]) <= 0.01
+    # Metric lines once per job (the first host), with values over both hosts' samples.
+    assert "Epoch[3] Validation-accuracy=" in hosts[0].log
+    assert "Validation-accuracy=" not in hosts[1].log
+    assert "distributed job: 2 hosts x 1 processes (gloo, master 127.0.0.1" in hosts[1].log
+
+
+def test_one_epoch_on_two_ranks_equals_one_rank_with_the_same_global_batch(digits_small,
+                                                                           tmp_path):
+    """Two processes on one host with SyncBatchNorm take the steps one process takes with
+    their two batches together: the same weights, up to float summation order. The head alone
+    trains (a convex problem): training every layer of a ResNet from scratch on 8-image
+    batches is chaotic, and float noise alone (one thread or two) moves its weights by 1.0;
+    SyncBatchNorm's gradients are checked exactly in test_sync_batchnorm.py."""
+    hps = {**FAST_HYPERPARAMETERS, "epochs": "1", "mini_batch_size": "8", "syncbn": "1",
+           "optimizer": "sgd", "learning_rate": "0.05", "finetune": "head"}
+    one = make_opt_ml(tmp_path / "one", hps, _channels(digits_small))
+    assert run_train(one).returncode == 0
+    two = make_opt_ml(tmp_path / "two", {**hps, "processes_per_host": "2"},
+                      _channels(digits_small))
+    result = run_train(two, **ENV)
+    assert result.returncode == 0, result.log[-3000:]
+    assert "distributed job: 1 hosts x 2 processes" in result.log
+    expected = load_file(str(one / "model" / artifact.WEIGHTS_FILE))
+    actual = load_file(str(two / "model" / artifact.WEIGHTS_FILE))
+    assert expected.keys() == actual.keys()
+    for name, value in expected.items():
+        torch.testing.assert_close(actual[name], value, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def _training(tmp_path: Path, data: Path) -> list:
+    """Two hosts that have finished epoch 0 (of 6) and train epoch 1 (15 steps of 2 x 4)."""
+    hyperparameters = {**FAST_HYPERPARAMETERS, "epochs": "6", "mini_batch_size": "4"}
+    bases = make_hosts(tmp_path, 2, hyperparameters, _channels(data))
+    hosts = start_hosts(bases, **ENV)
+    wait_for_line(hosts[0], "Epoch[0] Validation-accuracy=", 300)
+    return hosts
+
+
+def test_a_killed_host_stops_every_host_within_a_minute(digits_small, tmp_path):
+    hosts = _training(tmp_path, digits_small)
+    (worker,) = hosts[1].workers()
+    os.kill(worker, signal.SIGKILL)  # e.g. the out-of-memory killer
+    killed_at = time.monotonic()
+    codes = wait_all(hosts, 120)
+    assert time.monotonic() - killed_at < 60
+    assert codes[0] != 0 and codes[1] != 0
+    assert hosts[1].failure.startswith("AlgorithmError: rank 1 was killed by SIGKILL")
+    assert hosts[0].failure.startswith(
+        "AlgorithmError: stopped because host 127.0.0.2 (rank 1) failed: rank 1 was killed by "
+        "SIGKILL"), hosts[0].failure
+
+
+def test_sigterm_on_one_host_stops_both_with_one_checkpoint_then_resumes(digits_small,
+                                                                         tmp_path):
+    hosts = _training(tmp_path / "job", digits_small)
+    hosts[1].proc.send_signal(signal.SIGTERM)  # a spot interruption of the second instance
+    assert wait_all(hosts, 120) == [143, 143], hosts[0].log[-2000:] + hosts[1].log[-2000:]
+    for host in hosts:
+        assert host.failure.startswith("Interrupted: training stopped by SIGTERM at epoch 1; "
+                                       "checkpoint saved to"), host.failure
+    first, second = (host.base for host in hosts)
+    state = checkpoint.load(first / "checkpoints")
+    assert state is not None and not (second / "checkpoints").exists()  # one checkpoint
+    assert state["world"] == 2 and state["progress"]["epoch"] == 1
+    # Both ranks stopped after the same step: a whole number of global batches (2 x 4).
+    assert state["progress"]["batch_samples"] % 8 == 0 and state["progress"]["batch_samples"]
+    # The same checkpoint resumes on one host...
+    single = make_opt_ml(tmp_path / "single", {**FAST_HYPERPARAMETERS, "epochs": "6",
+                                               "mini_batch_size": "4"}, _channels(digits_small))
+    shutil.copytree(first / "checkpoints", single / "checkpoints")
+    alone = run_train(single)
+    assert alone.returncode == 0, alone.log[-3000:]
+    assert "resuming from checkpoint" in alone.log
+    # ... and on the two hosts, each of which lost its output/failure.
+    again = start_hosts([first, second], **ENV)
+    assert wait_all(again, 600) == [0, 0], again[0].log[-3000:] + again[1].log[-3000:]
+    assert "resuming from checkpoint" in again[0].log
+    assert all(sorted(p.name for p in (b / "output").iterdir()) == ["success"]
+               for b in (first, second))
+
+
+def test_segmentation_on_two_hosts_with_syncbn(seg_data, tmp_path):
+    from tests.segmentation.conftest import CHANNELS, FAST
+
+    hps = {**FAST, "epochs": "2", "mini_batch_size": "4", "syncbn": "1"}
+    channels = {name: seg_data / name for name in CHANNELS if (seg_data / name).exists()}
+    bases = make_hosts(tmp_path, 2, hps, channels)
+    hosts = start_hosts(bases, **ENV)
+    assert wait_all(hosts, 600) == [0, 0], hosts[0].log[-3000:] + hosts[1].log[-3000:]
+    meta = artifact.load_metadata(bases[0] / "model")
+    assert meta.task == "semantic_segmentation" and 0 < meta.metrics["validation:mIOU"] <= 1
+    assert not (bases[1] / "model" / "model.safetensors").exists()
+    assert "validation:mIOU=" in hosts[0].log and "validation:mIOU=" not in hosts[1].log
