@@ -121,6 +121,12 @@ def run_train(base: Path, timeout: float = 300, **extra_env: str) -> TrainResult
     return TrainResult(proc.returncode, proc.stdout + proc.stderr, base)
 
 
+# What train.engine keeps in /opt/ml/checkpoints/last.pt, for every task.
+CHECKPOINT_KEYS = frozenset({
+    "format", "task", "model", "optimizer", "scheduler", "scaler", "early_stopping", "progress",
+    "meter", "best_state", "task_state", "rng", "seed", "fingerprint", "hyperparameters", "world",
+    "debugger"})
+
 # Small and fast: resnet18 at 32x32, few epochs, no worker processes.
 FAST_HYPERPARAMETERS = {
     "num_layers": "18",

@@ -80,11 +80,18 @@ def test_a_manifest_without_attribute_names_is_found_in_file_mode(tmp_path: Path
     assert split is not None and len(split.pairs) == 4
 
 
-def test_ref_attribute_names_select_segmentation(tmp_path: Path, small_gt: Path) -> None:
+def test_ref_labels_select_segmentation(tmp_path: Path, small_gt: Path) -> None:
+    """No segmentation hyperparameter: a File-mode manifest whose label is a `-ref` (a PNG),
+    or attribute names naming one, make the job segmentation."""
     env = gt_job(tmp_path, small_gt, channels=("train",))
     bare = TrainingEnv(base_dir=env.base_dir, hyperparameters={"num_classes": "3"},
                        channels=env.channels)
     assert is_segmentation_job(bare)
+    streamed = TrainingEnv(base_dir=tmp_path / "elsewhere", hyperparameters={
+        "num_classes": "3", "attribute_names": f"source-ref,{LABEL}"})
+    assert is_segmentation_job(streamed)
+    assert not is_segmentation_job(TrainingEnv(base_dir=tmp_path / "elsewhere",
+                                               hyperparameters={"num_classes": "3"}))
 
 
 def test_line_without_the_label_attribute(tmp_path: Path, small_gt: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from common import artifact
-from tests.conftest import BIN, train_env
+from tests.conftest import BIN, CHECKPOINT_KEYS, train_env
 from tests.segmentation.conftest import seg_job
 from train import checkpoint
 from train.contract import TrainingEnv
@@ -107,3 +107,18 @@ def test_sigterm_to_the_train_command_checkpoints_exits_143_and_resumes(
     assert "resuming from checkpoint" in resumed.stdout
     assert "Epoch[0] train:loss" not in resumed.stdout
     assert (env.base_dir / "output" / "success").exists()
+
+
+def test_the_engines_features_apply_to_segmentation(tmp_path: Path, small_data: Path,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """checkpoint_frequency and the checkpoint layout come from the one engine: the same as
+    classification's."""
+    caplog.set_level("INFO")
+    env = seg_job(tmp_path, small_data, **{**HPS, "epochs": "2", "checkpoint_frequency": "2",
+                                           "early_stopping": "0"})
+    run(env, lambda: False)
+    assert caplog.text.count("checkpoint saved to") == 1  # after epoch 2 only
+    state = checkpoint.load(env.checkpoint_dir)
+    assert state is not None and state["task"] == "semantic_segmentation"
+    assert state["progress"]["epoch"] == 2
+    assert set(state) == CHECKPOINT_KEYS

@@ -10,7 +10,15 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.conftest import BIN, FAST_HYPERPARAMETERS, make_opt_ml, run_train, train_env
+from tests.conftest import (
+    BIN,
+    CHECKPOINT_KEYS,
+    FAST_HYPERPARAMETERS,
+    make_opt_ml,
+    run_train,
+    train_env,
+)
+from train import checkpoint
 
 # 120 images / batch 2 = 60 batches an epoch: plenty of room to land SIGTERM mid-epoch.
 HPS = {**FAST_HYPERPARAMETERS, "epochs": "3", "mini_batch_size": "2", "num_workers": "1",
@@ -63,7 +71,9 @@ def test_sigterm_then_restart_matches_an_uninterrupted_run(tmp_path, digits_smal
     failure = (base / "output/failure").read_text()
     assert failure.startswith("Interrupted: training stopped by SIGTERM at epoch 1")
     assert "checkpoint saved to" in log and "(epoch 1, sample 4" in log  # mid-epoch
-    assert (base / "checkpoints/last.pt").exists()
+    state = checkpoint.load(base / "checkpoints")
+    assert state is not None and set(state) == CHECKPOINT_KEYS
+    assert state["task"] == "image_classification"
     assert not (base / "model/model.safetensors").exists()
 
     resumed = run_train(base)  # the same tree, with the first run's output/failure in it

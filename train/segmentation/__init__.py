@@ -15,12 +15,13 @@ ANNOTATION_CHANNEL = "train_annotation"
 def is_segmentation_job(env: TrainingEnv) -> bool:
     """True when a hyperparameter only semantic segmentation has is set (``algorithm``,
     ``backbone``, ``crop_size``, ...), a ``train_annotation`` channel is configured or present,
-    or the attribute names (the hyperparameter ``attribute_names``, or a channel's
-    ``AttributeNames`` written by our tools) end in a ``-ref`` label: a PNG mask."""
+    the attribute names (the hyperparameter ``attribute_names``, or a channel's
+    ``AttributeNames`` written by our tools) end in a ``-ref`` label (a PNG mask), or a
+    File-mode ``train`` manifest's label attribute is such a reference."""
     from train.data.pipe import parse_attribute_names
     from train.hyperparameters import _unquote
     from train.segmentation.hyperparameters import SEGMENTATION_ONLY
-    from train.segmentation.manifest import has_ref_labels
+    from train.segmentation.manifest import has_ref_labels, manifest_has_ref_labels
 
     if SEGMENTATION_ONLY.intersection(env.hyperparameters):
         return True
@@ -29,7 +30,9 @@ def is_segmentation_job(env: TrainingEnv) -> bool:
         return True
     if any(has_ref_labels(config.attribute_names) for config in env.channels.values()):
         return True
-    return ANNOTATION_CHANNEL in env.available_channels()
+    if ANNOTATION_CHANNEL in env.available_channels():
+        return True
+    return "train" in env.available_channels() and manifest_has_ref_labels(env, "train")
 
 
 def run(env: TrainingEnv, stop: Any) -> dict[str, float]:

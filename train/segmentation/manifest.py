@@ -24,7 +24,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from train.contract import TrainingEnv
+from train.contract import INPUT_MODE_PIPE, TrainingEnv
 from train.data.channels import images_channel
 from train.data.manifest import (
     METADATA_SUFFIX,
@@ -52,6 +52,21 @@ def has_ref_labels(attribute_names: tuple[str, ...]) -> bool:
     """``AttributeNames`` like ``["source-ref", "cats-ref"]``: a label that is a PNG reference,
     which only semantic segmentation reads."""
     return len(attribute_names) >= 2 and attribute_names[1].endswith(LABEL_REF_SUFFIX)
+
+
+def manifest_has_ref_labels(env: TrainingEnv, channel: str) -> bool:
+    """A File-mode channel's manifest whose first line's label attribute is a ``-ref`` (a PNG
+    mask): Ground Truth semantic segmentation. Reads one line."""
+    files = manifest_files(env.channel_dir(channel))
+    if not files or env.input_mode(channel) == INPUT_MODE_PIPE:
+        return False
+    for number, obj in read_lines(files[0]):
+        try:
+            label = choose_attributes(obj, (), None, f"{files[0].name}, line {number}").label
+        except UserError:
+            return False
+        return label.endswith(LABEL_REF_SUFFIX)
+    return False
 
 
 def is_manifest_channel(env: TrainingEnv, channel: str) -> bool:
