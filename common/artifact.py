@@ -62,6 +62,9 @@ class Metadata:
     format_version: int = FORMAT_VERSION
     # Segmentation only: "resnet-50" etc. (``architecture`` is then fcn | psp | deeplab).
     backbone: str | None = None
+    # Graphs exported beside the weights (``common.export``): {"onnx": {"file": ...} or
+    # {"error": "why not"}}. Optional: artifacts without it are served from the weights.
+    exports: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -98,6 +101,7 @@ class Metadata:
                 framework=dict(raw.get("framework", {})),
                 format_version=int(version),
                 backbone=None if raw.get("backbone") is None else str(raw["backbone"]),
+                exports=dict(raw.get("exports") or {}),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ArtifactError(f"{METADATA_FILE} is malformed: {exc!r}") from exc

@@ -23,10 +23,11 @@ HEADERS = {
     "core": "# Fully pinned runtime dependencies of both images (torch's CUDA 13.0 wheels and "
             "their\n# nvidia-* libraries). pyproject.toml pins the top-level names; "
             "tests/test_pins.py checks they agree.\n# Regenerate: make lock\n",
-    "serve": "# Fully pinned model-server dependencies (the serve extra). Regenerate: make lock\n",
+    "serve": "# Fully pinned model-server dependencies (the serve extra): the whole CPU serving\n"
+             "# image (no torch), and the server part of the torch images. Regenerate: make lock\n",
     "train": "# Fully pinned dependencies of the training image: core plus the debug extra\n"
-             "# (smdebug, profiler, report), resolved together; installed over core.txt and\n"
-             "# serve.txt. Regenerate: make lock\n",
+             "# (smdebug, profiler, report) and the export extra (onnx), resolved together;\n"
+             "# installed over core.txt and serve.txt. Regenerate: make lock\n",
 }
 
 
@@ -45,7 +46,7 @@ def main() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
     sets = {"core": project["dependencies"], "serve": extras["serve"],
-            "train": project["dependencies"] + extras["debug"]}
+            "train": project["dependencies"] + extras["debug"] + extras["export"]}
     for name, requirements in sets.items():
         path = REPO / "requirements" / f"{name}.txt"
         path.write_text(HEADERS[name] + "\n".join(resolve(requirements)) + "\n")

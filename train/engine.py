@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from common import artifact
+from common.export import export_onnx
 from train import checkpoint, previous_model
 from train.contract import MODEL_CHANNEL, TrainingEnv
 from train.data.loading import Split, default_num_workers, make_loader
@@ -157,6 +158,7 @@ def run(env: TrainingEnv, stop: Callable[[], bool], task: Task, dist: Dist) -> d
                                           progress.best_epoch, dict(progress.best_metrics)))
     if dist.is_main:
         artifact.save(env.model_dir, training.model.state_dict(), task.metadata(final))
+        export_onnx(training.model, task.metadata(final), env.model_dir)
         log.info("model saved to %s", env.model_dir)
     return final
 
