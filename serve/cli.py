@@ -22,8 +22,6 @@ from serve.environment import ConfigError, ServingEnv
 if TYPE_CHECKING:
     from flask import Flask
 
-    from serve.model import Classifier
-
 log = logging.getLogger("serve")
 
 
@@ -41,27 +39,17 @@ class _Server(BaseApplication):  # type: ignore[misc]
 
 
 def worker_app(env: ServingEnv) -> Flask:
-    """Build one worker's app; runs after fork, so torch is first imported here."""
+    """Build one worker's app; runs after fork, so the runtime (OpenVINO or torch) is first
+    imported here, in the loader's thread."""
+    from serve import model
     from serve.app import create_app
     from serve.loader import ModelSlot
 
     ordinal = int(os.environ.get(contract.ENV_WORKER_ORDINAL, "0"))
     slot = ModelSlot()
-    slot.load_in_background(partial(_load_and_warm_up, env, ordinal))
+    slot.load_in_background(partial(model.load, env, ordinal),
+                            partial(model.not_ready_reason, env))
     return create_app(env, slot)
-
-
-def _load_and_warm_up(env: ServingEnv, ordinal: int) -> Classifier:
-    import torch
-
-    from serve import model
-
-    device = model.pick_device(ordinal)
-    if device.type == "cpu":
-        torch.set_num_threads(env.torch_threads)
-    classifier = model.load(env.model_dir, device)
-    model.warm_up(classifier)
-    return classifier
 
 
 def get_args_parser() -> argparse.ArgumentParser:

@@ -21,6 +21,14 @@ ENV_MAX_CONCURRENT_TRANSFORMS = "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS"
 ENV_CUDA_VISIBLE_DEVICES = "CUDA_VISIBLE_DEVICES"
 # Set by our gunicorn post_fork hook so each worker can pick its GPU.
 ENV_WORKER_ORDINAL = "SM_VISION_WORKER_ORDINAL"
+# Ours: how the network runs (serve.runtimes) and how requests are batched (serve.batcher).
+ENV_RUNTIME = "SM_VISION_RUNTIME"
+ENV_PRECISION = "SM_VISION_PRECISION"
+ENV_THREADS = "SM_VISION_THREADS"
+ENV_MAX_BATCH = "SM_VISION_MAX_BATCH"
+ENV_MAX_BATCH_WAIT_MS = "SM_VISION_MAX_BATCH_WAIT_MS"
+RUNTIMES = ("auto", "openvino", "torch")  # the first is the default
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "exact")
 
 # --- Defaults -------------------------------------------------------------------------------
 DEFAULT_BASE_DIR = "/opt/ml"

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from common.preprocessing import MAX_IMAGE_PIXELS
 from serve import contract
 from serve.errors import BadInput
+from serve.images import MAX_IMAGE_PIXELS
 
 # Still-encoded image bytes, or an HWC uint8 array.
 ImageInput = bytes | np.ndarray

@@ -20,6 +20,11 @@ THREADS_PER_WORKER = 32
 # multiplies model copies without adding throughput.
 MAX_CPU_WORKERS = 4
 
+# Dynamic batching (serve.batcher): at most this many images run together; the inference
+# thread waits this long for more (0: it batches only what is already waiting).
+DEFAULT_MAX_BATCH = 8
+DEFAULT_MAX_BATCH_WAIT_MS = 0.0
+
 _TRUE = ("true", "1", "yes")
 _FALSE = ("false", "0", "no", "")
 
@@ -41,6 +46,11 @@ class ServingEnv:
     max_concurrent_transforms: int
     gpus: int
     cpus: int
+    runtime: str = "auto"
+    precision: str = "auto"
+    threads_per_worker: int | None = None  # intra-op threads; None: cpus // workers
+    max_batch: int = 8
+    max_batch_wait_ms: float = 0.0
 
     @property
     def model_dir(self) -> Path:
@@ -53,7 +63,7 @@ class ServingEnv:
     @property
     def torch_threads(self) -> int:
         """Intra-op threads per CPU worker, so workers do not oversubscribe the cores."""
-        return max(1, self.cpus // self.workers)
+        return self.threads_per_worker or max(1, self.cpus // self.workers)
 
     @classmethod
     def from_env(
@@ -90,6 +100,12 @@ class ServingEnv:
             ),
             gpus=gpus,
             cpus=cpus,
+            runtime=_choice(environ, contract.ENV_RUNTIME, contract.RUNTIMES),
+            precision=_choice(environ, contract.ENV_PRECISION, contract.PRECISIONS),
+            threads_per_worker=_positive_int(environ, contract.ENV_THREADS, 0) or None,
+            max_batch=_positive_int(environ, contract.ENV_MAX_BATCH, DEFAULT_MAX_BATCH),
+            max_batch_wait_ms=_non_negative_float(environ, contract.ENV_MAX_BATCH_WAIT_MS,
+                                                  DEFAULT_MAX_BATCH_WAIT_MS),
         )
 
 
@@ -103,6 +119,26 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
         value = 0
     if value < 1:
         raise ConfigError(f"{name}={raw!r}; set it to a positive integer or unset it")
+    return value
+
+
+def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = environ.get(name, "").strip().lower() or choices[0]
+    if raw not in choices:
+        raise ConfigError(f"{name}={raw!r}; use one of {', '.join(choices)} or unset it")
+    return raw
+
+
+def _non_negative_float(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 10_000:
+        raise ConfigError(f"{name}={raw!r}; set it to a number of milliseconds >= 0 or unset it")
     return value
 
 

@@ -39,3 +39,9 @@ class Unavailable(ServingError):
     """The model is not ready, or this worker's queue is full; the client may retry."""
 
     status = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+class RequestTimeout(ServingError):
+    """The request body did not arrive before the deadline."""
+
+    status = HTTPStatus.REQUEST_TIMEOUT

@@ -1,6 +1,7 @@
 """gunicorn settings and hooks, computed from a ``ServingEnv`` snapshot.
 
-Worker class: ``gthread``. The main thread of each worker keeps the heartbeat and accepts
+Worker class: ``gthread`` (``serve.worker.JsonErrorWorker``: its own errors are JSON too). The
+main thread of each worker keeps the heartbeat and accepts
 connections while request threads run the model, so a long inference neither trips the worker
 timeout nor blocks /ping (see ``serve.admission``). This module must not import torch: it runs
 in the master, which forks the workers.
@@ -49,7 +50,7 @@ def settings(env: ServingEnv) -> dict[str, Any]:
     return {
         "bind": [f"0.0.0.0:{env.port}"],
         "workers": env.workers,
-        "worker_class": "gthread",
+        "worker_class": "serve.worker.JsonErrorWorker",
         "threads": env.threads,
         "timeout": env.timeout_s,
         "graceful_timeout": GRACEFUL_TIMEOUT_S,

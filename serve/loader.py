@@ -1,9 +1,10 @@
 """Load the model once per worker, in the background, and remember whether it worked.
 
 Loading runs in a thread so the worker answers ``/ping`` (503, "loading") from the start and a
-slow load never trips gunicorn's worker timeout. A failed load keeps the worker alive but
-unready: ``/ping`` stays non-200 and the reason is logged once, instead of gunicorn restarting
-the worker in a loop.
+slow load never trips gunicorn's worker timeout. When the model directory is still empty (docker
+compose starting training and serving together), the thread waits for the model to appear and
+``/ping`` says so. A failed load keeps the worker alive but unready: ``/ping`` stays non-200 and
+the reason is logged once, instead of gunicorn restarting the worker in a loop.
 """
 
 from __future__ import annotations
@@ -15,44 +16,61 @@ from collections.abc import Callable
 
 from common.artifact import ArtifactError
 from serve.errors import Unavailable
-from serve.model import Classifier
+from serve.handlers import Handler
 
 log = logging.getLogger(__name__)
+
+# How often a worker waiting for the model looks for it again.
+POLL_S = 1.0
 
 
 class ModelSlot:
     def __init__(self) -> None:
-        self._classifier: Classifier | None = None
+        self._handler: Handler | None = None
         self._problem = "the model is still loading; retry shortly"
         self._settled = threading.Event()  # set once loading succeeded or failed
 
-    def get(self, wait_s: float = 0.0) -> Classifier:
-        """The loaded, warmed-up model, or Unavailable (503) saying why not.
+    def get(self, wait_s: float = 0.0) -> Handler:
+        """The loaded, warmed-up model's handler, or Unavailable (503) saying why not.
 
         /ping asks without waiting. An invocation waits for a load in progress: /ping may have
         been answered by another, ready, worker, and a few seconds' latency beats a 503.
         """
         self._settled.wait(wait_s)
-        classifier = self._classifier
-        if classifier is None:
+        handler = self._handler
+        if handler is None:
             raise Unavailable(self._problem)
-        return classifier
+        return handler
 
-    def load_in_background(self, load: Callable[[], Classifier]) -> threading.Thread:
-        thread = threading.Thread(target=self._load, args=(load,), name="model-loader", daemon=True)
+    def load_in_background(self, load: Callable[[], Handler],
+                           not_ready: Callable[[], str | None] = lambda: None
+                           ) -> threading.Thread:
+        thread = threading.Thread(target=self._load, args=(load, not_ready),
+                                  name="model-loader", daemon=True)
         thread.start()
         return thread
 
-    def _load(self, load: Callable[[], Classifier]) -> None:
+    def _load(self, load: Callable[[], Handler], not_ready: Callable[[], str | None]) -> None:
         try:
+            self._wait_for_model(not_ready)
             self._try_load(load)
         finally:
             self._settled.set()
 
-    def _try_load(self, load: Callable[[], Classifier]) -> None:
+    def _wait_for_model(self, not_ready: Callable[[], str | None]) -> None:
+        logged = None
+        while (reason := not_ready()) is not None:
+            if reason != logged:
+                log.info("%s", reason)
+                logged = reason
+            self._problem = reason
+            time.sleep(POLL_S)
+        self._problem = "the model is still loading; retry shortly"
+
+    def _try_load(self, load: Callable[[], Handler]) -> None:
         started = time.monotonic()
         try:
-            classifier = load()
+            handler = load()
         except ArtifactError as exc:
             log.error("model failed to load: %s", exc)
             self._problem = f"model failed to load: {exc}"
@@ -61,11 +79,10 @@ class ModelSlot:
             log.exception("model failed to load")
             self._problem = "model failed to load; the container log has the traceback"
             return
-        self._classifier = classifier
+        self._handler = handler
+        runtime = handler.runtime
         log.info(
-            "model ready: %s, %d classes, on %s, in %.1fs",
-            classifier.meta.architecture,
-            classifier.meta.num_classes,
-            classifier.device,
-            time.monotonic() - started,
+            "model ready: %s %s, %d classes, on %s %s %s, in %.1fs",
+            handler.meta.task, handler.meta.architecture, handler.meta.num_classes,
+            runtime.name, runtime.precision, runtime.device, time.monotonic() - started,
         )

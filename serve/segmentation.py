@@ -1,4 +1,4 @@
-"""Semantic segmentation serving: one image in, per-pixel class probabilities out.
+"""Semantic segmentation serving: images in, per-pixel class probabilities out.
 
 predict: the image is resized so its shorter side is the training crop size (the scale
 validation measured mIOU at), with the longer side capped at ``MAX_NETWORK_SIDE``; the logits are
@@ -6,25 +6,24 @@ resized back to the input's size, so every answer is the size of the image sent.
 ``MAX_SEGMENTATION_PIXELS`` (2048 x 2048) are refused with 400: the probability answer alone is
 num_classes x H x W floats.
 
-Answers (``Accept``): ``image/png`` (default) an indexed PNG of argmax class indices with a
-Pascal-VOC palette; ``application/x-protobuf`` / ``application/x-recordio-protobuf`` one
-RecordIO-framed ``Record`` with ``features["shape"]`` int32 [1, C, H, W] and
-``features["target"]`` float32 probabilities (the built-in's answer); ``application/x-npy`` a
-float32 array of shape [1, C, H, W].
+Requests: one image (``image/jpeg``, ``image/png``, ``application/x-image``), or a batch
+(``application/x-npy`` NHWC, ``application/json`` / ``application/jsonlines`` base64 lists, as
+for classification). Answers (``Accept``): ``image/png`` (default, one image) an indexed PNG of
+argmax class indices with a Pascal-VOC palette; ``application/x-protobuf`` /
+``application/x-recordio-protobuf`` one RecordIO-framed ``Record`` per image with
+``features["shape"]`` int32 [1, C, H, W] and ``features["target"]`` float32 probabilities (the
+built-in's answer); ``application/x-npy`` a float32 array [N, C, H, W] (images of one size).
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
-import torch
 from PIL import Image
-from torch.nn import functional as F
 
-from common.preprocessing import ImageDecodeError, decode_image
-from serve import contract, decoders, protobuf_record
+from serve import contract, decoders, images, protobuf_record
 from serve.decoders import Decoded, ImageInput
 from serve.errors import BadInput
 
@@ -35,14 +34,14 @@ CT_PROTOBUF = "application/x-protobuf"
 CT_RECORDIO_PROTOBUF = "application/x-recordio-protobuf"
 DEFAULT_ACCEPT = contract.CT_PNG
 
+Probabilities = np.ndarray  # float32 [C, H, W]
+
 
 def to_image(data: ImageInput) -> Image.Image:
     if isinstance(data, np.ndarray):
-        return Image.fromarray(data[..., 0] if data.shape[-1] == 1 else data).convert("RGB")
-    try:
-        image = decode_image(data)
-    except ImageDecodeError as exc:
-        raise BadInput(str(exc)) from exc
+        image = images.array_image(data, resize=None)
+    else:
+        image = images.open_image(data, resize=None)
     if image.width * image.height > MAX_SEGMENTATION_PIXELS:
         raise BadInput(
             f"image is {image.width}x{image.height}; segmentation answers images of at most "
@@ -52,26 +51,35 @@ def to_image(data: ImageInput) -> Image.Image:
 
 
 def network_input(image: Image.Image, short_side: int, mean: tuple[float, ...],
-                  std: tuple[float, ...]) -> torch.Tensor:
+                  std: tuple[float, ...]) -> np.ndarray:
+    """float32 [3, h, w]: shorter side ``short_side`` (longer side at most 1024), normalized."""
     w, h = image.size
     ratio = min(short_side / min(w, h), MAX_NETWORK_SIDE / max(w, h))
     size = (max(8, round(w * ratio)), max(8, round(h * ratio)))
     pixels = np.asarray(image.resize(size, Image.BILINEAR), dtype=np.float32) / 255.0
-    tensor = torch.from_numpy(pixels).permute(2, 0, 1)
-    normalized = (tensor - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
-    return normalized.unsqueeze(0)
+    normalized = (pixels - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return np.ascontiguousarray(normalized.transpose(2, 0, 1))
 
 
-def probabilities(network: torch.nn.Module, image: Image.Image, short_side: int,
-                  mean: tuple[float, ...], std: tuple[float, ...], device: torch.device
-                  ) -> np.ndarray:
-    """float32 [1, C, H, W] at the image's own size."""
-    batch = network_input(image, short_side, mean, std).to(device)
-    with torch.inference_mode():
-        logits = network(batch)["out"].float()
-        logits = F.interpolate(logits, size=(image.height, image.width), mode="bilinear",
-                               align_corners=False)
-        return torch.softmax(logits, dim=1).cpu().numpy()
+def probabilities(logits: np.ndarray, size: tuple[int, int]) -> Probabilities:
+    """[C, h, w] logits -> softmax at ``size`` (H, W), bilinear (Pillow), without torch."""
+    height, width = size
+    if logits.shape[1:] != (height, width):
+        logits = np.stack([np.asarray(Image.fromarray(channel).resize((width, height),
+                                                                       Image.BILINEAR))
+                           for channel in logits.astype(np.float32)])
+    shifted = np.exp(logits - logits.max(axis=0, keepdims=True))
+    return (shifted / shifted.sum(axis=0, keepdims=True)).astype(np.float32)
+
+
+def probabilities_exact(logits: np.ndarray, size: tuple[int, int]) -> Probabilities:
+    """The same with torch's interpolate and softmax: training's validation computes these."""
+    import torch
+    from torch.nn import functional as F
+
+    tensor = torch.from_numpy(logits).unsqueeze(0)
+    resized = F.interpolate(tensor, size=size, mode="bilinear", align_corners=False)
+    return torch.softmax(resized, dim=1)[0].numpy()
 
 
 def voc_palette() -> list[int]:
@@ -90,38 +98,43 @@ def voc_palette() -> list[int]:
     return palette
 
 
-def encode_png(probs: np.ndarray) -> bytes:
-    mask = Image.fromarray(probs[0].argmax(axis=0).astype(np.uint8), mode="P")
+def encode_png(answers: Sequence[Probabilities]) -> bytes:
+    mask = Image.fromarray(answers[0].argmax(axis=0).astype(np.uint8), mode="P")
     mask.putpalette(voc_palette())
     out = io.BytesIO()
     mask.save(out, "PNG")
     return out.getvalue()
 
 
-def encode_protobuf(probs: np.ndarray) -> bytes:
-    message = protobuf_record.record({
-        "shape": protobuf_record.int32_tensor(list(probs.shape)),
-        "target": protobuf_record.float32_tensor(probs),
-    })
-    return protobuf_record.recordio_frame(message)
+def encode_protobuf(answers: Sequence[Probabilities]) -> bytes:
+    """One RecordIO-framed Record per image, in request order."""
+    return b"".join(
+        protobuf_record.recordio_frame(protobuf_record.record({
+            "shape": protobuf_record.int32_tensor([1, *probs.shape]),
+            "target": protobuf_record.float32_tensor(probs[np.newaxis]),
+        }))
+        for probs in answers
+    )
 
 
-def encode_npy(probs: np.ndarray) -> bytes:
+def encode_npy(answers: Sequence[Probabilities]) -> bytes:
+    if len({probs.shape for probs in answers}) > 1:
+        raise BadInput("the images of this batch differ in size, so their probabilities are no "
+                       f"single array; ask for {CT_RECORDIO_PROTOBUF} or send one size")
     out = io.BytesIO()
-    np.save(out, probs.astype(np.float32), allow_pickle=False)
+    np.save(out, np.stack(answers).astype(np.float32), allow_pickle=False)
     return out.getvalue()
 
 
-SEGMENTATION_DECODERS: dict[str, Callable[[bytes], Decoded]] = {
-    contract.CT_JPEG: decoders.decode_image,
-    contract.CT_PNG: decoders.decode_image,
-    contract.CT_X_IMAGE: decoders.decode_image,
-}
+def encodes_batches(content_type: str) -> bool:
+    return content_type != contract.CT_PNG
 
-SEGMENTATION_ENCODERS: dict[str, Callable[[np.ndarray], bytes]] = {
+
+SEGMENTATION_DECODERS: dict[str, Callable[[bytes], Decoded]] = dict(decoders.DECODERS)
+
+SEGMENTATION_ENCODERS: dict[str, Callable[[Sequence[Probabilities]], bytes]] = {
     contract.CT_PNG: encode_png,
     CT_PROTOBUF: encode_protobuf,
     CT_RECORDIO_PROTOBUF: encode_protobuf,
     contract.CT_NPY: encode_npy,
 }
-
