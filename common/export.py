@@ -21,6 +21,7 @@ import dataclasses
 import io
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,10 @@ def _export(model: Any, meta: Metadata, out: Path) -> dict[str, Any]:
         axes = {INPUT_NAME: {0: "n"}, OUTPUT_NAME: {0: "n"}}
     example = torch.randn(2, 3, *side, generator=torch.Generator().manual_seed(0))
     buffer = io.BytesIO()
-    with torch.inference_mode(False), torch.no_grad():
+    # The TorchScript-based exporter (dynamo=False): the torch.export-based one needs
+    # onnxscript and a protobuf newer than smdebug's 3.20. It warns that it is the legacy one.
+    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(network, (example,), buffer, input_names=[INPUT_NAME],
                           output_names=[OUTPUT_NAME], dynamic_axes=axes, opset_version=OPSET,
                           dynamo=False)

@@ -14,7 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from common.artifact import TASK_CLASSIFICATION, TASK_SEGMENTATION, Metadata
+from common.artifact import (
+    METADATA_FILE,
+    TASK_CLASSIFICATION,
+    TASK_SEGMENTATION,
+    ArtifactError,
+    Metadata,
+)
 from serve import contract, images, segmentation
 from serve.batcher import Batcher, Deadline
 from serve.decoders import DECODERS, Decoded, ImageInput
@@ -76,9 +82,11 @@ class ClassificationHandler:
         return images.classification_input(image, spec)
 
     def warm_up(self) -> None:
-        """One full pass on a blank image: the first request does not pay the set-up."""
+        """One full pass on a blank image: the first request does not pay the set-up, and a
+        network that does not fit the metadata is found before /ping says ready."""
         spec = self.meta.input
-        self.predict([np.zeros((spec.height, spec.width, 3), np.uint8)], Deadline(None))
+        blank = self.preprocess(np.zeros((spec.height, spec.width, 3), np.uint8), 0)
+        check_classes(self.batcher.infer(blank[np.newaxis], Deadline(None)).shape[1], self.meta)
 
 
 class SegmentationHandler:
@@ -118,7 +126,9 @@ class SegmentationHandler:
 
     def warm_up(self) -> None:
         spec = self.meta.input
-        self.predict(np.zeros((spec.height, spec.width, 3), np.uint8), 0, Deadline(None))
+        picture = segmentation.to_image(np.zeros((spec.height, spec.width, 3), np.uint8))
+        pixels = segmentation.network_input(picture, spec.resize, spec.mean, spec.std)
+        check_classes(self.batcher.infer(pixels[np.newaxis], Deadline(None)).shape[1], self.meta)
 
 
 Handler = ClassificationHandler | SegmentationHandler
@@ -126,6 +136,14 @@ HANDLERS: dict[str, type[ClassificationHandler] | type[SegmentationHandler]] = {
     TASK_CLASSIFICATION: ClassificationHandler,
     TASK_SEGMENTATION: SegmentationHandler,
 }
+
+
+def check_classes(outputs: int, meta: Metadata) -> None:
+    if outputs != meta.num_classes:
+        raise ArtifactError(
+            f"the weights do not fit {meta.architecture} with num_classes={meta.num_classes} "
+            f"({METADATA_FILE}): the network outputs {outputs} classes; use the metadata.json "
+            "written with these weights")
 
 
 def softmax(logits: np.ndarray, axis: int) -> np.ndarray:

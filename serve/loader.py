@@ -80,9 +80,12 @@ class ModelSlot:
             self._problem = "model failed to load; the container log has the traceback"
             return
         self._handler = handler
-        runtime = handler.runtime
-        log.info(
-            "model ready: %s %s, %d classes, on %s %s %s, in %.1fs",
-            handler.meta.task, handler.meta.architecture, handler.meta.num_classes,
-            runtime.name, runtime.precision, runtime.device, time.monotonic() - started,
-        )
+        log.info("model ready: %s, in %.1fs", describe(handler), time.monotonic() - started)
+
+
+def describe(handler: Handler) -> str:
+    meta, runtime = getattr(handler, "meta", None), getattr(handler, "runtime", None)
+    if meta is None or runtime is None:
+        return type(handler).__name__
+    return (f"{meta.task} {meta.architecture}, {meta.num_classes} classes, on {runtime.name} "
+            f"{runtime.precision} ({runtime.device})")

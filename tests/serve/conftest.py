@@ -6,9 +6,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
 from tests.serve.serving_helpers import Server, write_model
+
+# The shared server's settings; the in-process reference uses the same ones.
+SHARED_SERVER_ENV = {
+    "SAGEMAKER_MODEL_SERVER_WORKERS": "2",
+    "SAGEMAKER_BATCH": "True",
+    "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": "3",
+}
 
 
 @pytest.fixture
@@ -36,15 +42,7 @@ def model_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(model_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One shared 2-worker server on ``model_base``, ready before the first test uses it."""
     log_dir = tmp_path_factory.mktemp("shared_server")
-    srv = Server(
-        model_base,
-        log_dir / "server.log",
-        {
-            "SAGEMAKER_MODEL_SERVER_WORKERS": "2",
-            "SAGEMAKER_BATCH": "True",
-            "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": "3",
-        },
-    )
+    srv = Server(model_base, log_dir / "server.log", SHARED_SERVER_ENV)
     try:
         srv.wait_until(ready=True)
         yield srv
@@ -54,7 +52,10 @@ def server(model_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 @pytest.fixture(scope="session")
 def reference_model(model_base: Path):
-    """The same model in-process, to check the server's numbers against."""
+    """The same model in-process, with the shared server's settings (same runtime, precision and
+    threads), to check the server's numbers against."""
     from serve import model
+    from serve.environment import ServingEnv
 
-    return model.load(model_base / "model", torch.device("cpu"))
+    env = ServingEnv.from_env({**SHARED_SERVER_ENV, "SAGEMAKER_BASE_DIR": str(model_base)})
+    return model.load(env)

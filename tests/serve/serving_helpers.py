@@ -25,6 +25,7 @@ from PIL import Image
 
 from common import artifact
 from common.artifact import InputSpec, Metadata
+from common.export import export_onnx
 from common.models import build_classifier
 from common.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 
@@ -35,7 +36,8 @@ READY_TIMEOUT_S = 60.0
 
 
 def write_model(base_dir: Path, size: int = 32, seed: int = 0) -> Path:
-    """A fake /opt/ml with a random-weight resnet18 classifier; returns base_dir."""
+    """A fake /opt/ml with a random-weight resnet18 classifier and its exported graph, as
+    `train` writes them; returns base_dir."""
     torch.manual_seed(seed)
     network = build_classifier("resnet", 18, NUM_CLASSES)
     meta = Metadata(
@@ -47,6 +49,7 @@ def write_model(base_dir: Path, size: int = 32, seed: int = 0) -> Path:
         input=InputSpec(3, size, size, size, IMAGENET_MEAN, IMAGENET_STD),
     )
     artifact.save(base_dir / "model", network.state_dict(), meta)
+    assert export_onnx(network, meta, base_dir / "model") is not None
     return base_dir
 
 
@@ -83,7 +86,8 @@ class Server:
     def __init__(self, base_dir: Path, log_path: Path, env: Mapping[str, str] = {}) -> None:
         self.port = free_port()
         self.log_path = log_path
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("SAGEMAKER_")}
+        environ = {k: v for k, v in os.environ.items()
+                   if not k.startswith(("SAGEMAKER_", "SM_VISION_"))}
         environ.update(
             SAGEMAKER_BASE_DIR=str(base_dir),
             SAGEMAKER_BIND_TO_PORT=str(self.port),

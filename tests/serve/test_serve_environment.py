@@ -30,7 +30,8 @@ def test_base_dir_relocates_the_model():
 
 
 @pytest.mark.parametrize(
-    ("gpus", "cpus", "workers"), [(4, 32, 4), (1, 8, 1), (0, 2, 1), (0, 8, 4), (0, 96, 4)]
+    ("gpus", "cpus", "workers"),
+    [(4, 32, 4), (1, 8, 1), (0, 1, 1), (0, 2, 2), (0, 8, 8), (0, 96, 8)],
 )
 def test_default_workers_come_from_the_hardware(gpus, cpus, workers):
     assert env_of(gpus=gpus, cpus=cpus).workers == workers
@@ -115,7 +116,7 @@ def test_gunicorn_settings():
         env_of(SAGEMAKER_BIND_TO_PORT="9000", SAGEMAKER_MODEL_SERVER_TIMEOUT="90")
     )
     assert settings["bind"] == ["0.0.0.0:9000"]
-    assert settings["worker_class"] == "gthread"
+    assert settings["worker_class"] == "serve.worker.JsonErrorWorker"  # gthread, JSON errors
     assert settings["threads"] >= 2  # one thread always left for /ping
     assert settings["timeout"] == 90
     assert settings["graceful_timeout"] < 30

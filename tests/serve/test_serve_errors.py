@@ -7,7 +7,6 @@ import http.client
 import io
 import json
 import logging
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -150,19 +149,22 @@ def test_wrong_method_is_405(server, method, path, allowed):
     assert allowed in reply.headers["Allow"]
 
 
-def test_a_bug_is_a_generic_500_with_the_traceback_in_the_log(monkeypatch, caplog):
-    """In process: make predict blow up and check nothing internal reaches the client."""
+def test_a_bug_is_a_generic_500_with_the_traceback_in_the_log(caplog):
+    """In process: a handler that blows up; nothing internal reaches the client."""
     from serve import app as app_module
+    from serve.decoders import DECODERS
+    from serve.encoders import ENCODERS
     from serve.environment import ServingEnv
     from serve.loader import ModelSlot
 
-    def broken(*args, **kwargs):
-        raise RuntimeError("secret internal detail")
+    class Broken:
+        decoders, encoders, default_accept = DECODERS, ENCODERS, "application/json"
 
-    fake = SimpleNamespace(meta=SimpleNamespace(architecture="resnet", num_classes=1), device="cpu")
+        def answer(self, *args, **kwargs):
+            raise RuntimeError("secret internal detail")
+
     slot = ModelSlot()
-    slot.load_in_background(lambda: fake).join()  # type: ignore[arg-type, return-value]
-    monkeypatch.setattr(app_module, "predict", broken)
+    slot.load_in_background(Broken).join()  # type: ignore[arg-type]
     env = ServingEnv.from_env({}, gpus=0, cpus=2)
     client = app_module.create_app(env, slot).test_client()
     with caplog.at_level(logging.ERROR):

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from serve import model
+from serve.batcher import Deadline
 from tests.serve.serving_helpers import CLASS_NAMES, NUM_CLASSES, image_bytes, npy_bytes
 
 PNG = image_bytes("PNG", seed=1)
@@ -17,7 +17,7 @@ B64 = base64.b64encode(PNG).decode()
 
 
 def expected(reference_model, images) -> np.ndarray:
-    return model.predict(reference_model, images, timeout_s=None)
+    return reference_model.predict(images, Deadline(None))
 
 
 def assert_builtin_list(body: bytes, want: np.ndarray) -> None:

@@ -69,6 +69,7 @@ def _corrupt_metadata(model_dir: Path) -> None:
 
 def _missing_weights(model_dir: Path) -> None:
     (model_dir / "model.safetensors").unlink()
+    (model_dir / "model.onnx").unlink()  # the graph alone would serve
 
 
 def _wrong_shapes(model_dir: Path) -> None:
@@ -78,19 +79,14 @@ def _wrong_shapes(model_dir: Path) -> None:
     (model_dir / "metadata.json").write_text(json.dumps(meta))
 
 
-def _no_model(model_dir: Path) -> None:
-    shutil.rmtree(model_dir)
-
-
 @pytest.mark.parametrize(
     ("break_model", "reason"),
     [
         (_corrupt_metadata, "is not valid JSON"),
         (_missing_weights, "no model.safetensors"),
         (_wrong_shapes, "do not fit resnet"),
-        (_no_model, "no metadata.json"),
     ],
-    ids=["corrupt-metadata", "missing-weights", "wrong-shapes", "no-model"],
+    ids=["corrupt-metadata", "missing-weights", "wrong-shapes"],
 )
 def test_a_broken_model_keeps_ping_failing_with_the_reason_logged(
     start_server, model_base, tmp_path, break_model, reason
@@ -124,3 +120,21 @@ def test_a_bad_environment_variable_stops_startup_with_a_clear_message(model_bas
     )
     assert done.returncode == 2
     assert "SAGEMAKER_MODEL_SERVER_WORKERS='zero'" in done.stdout
+
+
+def test_an_empty_model_dir_waits_then_serves_the_model_once_it_appears(
+    start_server, model_base, tmp_path
+):
+    """docker compose starts training and serving together: serve must pick the model up."""
+    base = tmp_path / "opt_ml"
+    (base / "model").mkdir(parents=True)
+    server = start_server(base)
+    wait_for_log(server, "no model yet")
+    ping = server.request("GET", "/ping")
+    assert ping.status == 503
+    assert "no metadata.json" in json.loads(ping.body)["error"]
+    # What training does: weights and graph first, metadata.json last.
+    for name in ("model.safetensors", "model.onnx", "metadata.json"):
+        shutil.copy(model_base / "model" / name, base / "model" / name)
+    server.wait_until(ready=True)
+    assert server.invoke(image_bytes(), "image/png").status == 200
