@@ -75,16 +75,25 @@ class JsonErrorWorker(ThreadWorker):  # type: ignore[misc]
             self.log.exception("error handling a request outside the app")
         else:
             self.log.warning("invalid request from %s: %s", addr[0], exc)
-        if req is None and hasattr(exc, "req"):
-            req = exc.req
-        if req is not None:
+        try:
+            util.write_nonblock(client, json_error(status, message))
+            # Unread request bytes would make the close a reset that can discard the answer.
+            util.close_graceful(client, timeout=1.0)
+        except Exception:
+            self.log.debug("could not send the error answer")
+        self._access_log(req or getattr(exc, "req", None), client, addr, status)
+
+    def _access_log(self, req: Any, client: Any, addr: Any, status: HTTPStatus) -> None:
+        """The access-log line gunicorn writes for its own errors; a request that broke off
+        half-parsed may not have what the line needs."""
+        if req is None:
+            return
+        try:
             environ = default_environ(req, client, self.cfg)
             environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = addr[0], str(addr[1])
             resp = Response(req, client, self.cfg)
             resp.status = f"{int(status)} {status.phrase}"
             resp.response_length = 0
             self.log.access(resp, req, environ, timedelta(0))
-        try:
-            util.write_nonblock(client, json_error(status, message))
         except Exception:
-            self.log.debug("could not send the error answer")
+            self.log.debug("no access-log line for a half-parsed request")

@@ -90,12 +90,34 @@ def test_npy_answer_is_the_probability_array(seg_server) -> None:
 
 
 def test_refusals_carry_their_status(seg_server) -> None:
-    assert seg_server.invoke(b'"x"', "application/json").status == 415
+    assert seg_server.invoke(b"x,y", "text/csv").status == 415
     assert seg_server.invoke(image_bytes(), "image/png", "application/json").status == 406
     huge = io.BytesIO()
     Image.new("RGB", (2100, 2100)).save(huge, "PNG")
     reply = seg_server.invoke(huge.getvalue(), "image/png")
     assert reply.status == 400 and b"at most" in reply.body
+
+
+def test_a_batch_answers_one_record_per_image_in_order(seg_server) -> None:
+    images = np.stack([np.array(Image.open(io.BytesIO(image_bytes("PNG", size=(40, 30),
+                                                                  seed=seed))))
+                       for seed in (1, 2)])
+    body = io.BytesIO()
+    np.save(body, images, allow_pickle=False)
+    batch = seg_server.invoke(body.getvalue(), "application/x-npy",
+                              "application/x-recordio-protobuf")
+    assert batch.status == 200, batch.body[:300]
+    from sagemaker.amazon.common import read_recordio
+
+    assert len(list(read_recordio(io.BytesIO(batch.body)))) == 2
+    as_npy = np.load(io.BytesIO(seg_server.invoke(body.getvalue(), "application/x-npy",
+                                                  "application/x-npy").body))
+    assert as_npy.shape == (2, 3, 30, 40)
+    one = np.load(io.BytesIO(seg_server.invoke(image_bytes("PNG", size=(40, 30), seed=2),
+                                               "image/png", "application/x-npy").body))
+    assert np.allclose(as_npy[1], one[0], atol=1e-5)
+    refused = seg_server.invoke(body.getvalue(), "application/x-npy", "image/png")
+    assert refused.status == 400 and b"batch" in refused.body
 
 
 def test_hand_written_record_matches_record_pb2() -> None:
