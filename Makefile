@@ -11,16 +11,24 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-# Images: <IMAGE_PREFIX>-train and <IMAGE_PREFIX>-serve, tagged with the git revision and latest.
+# Images: <IMAGE_PREFIX>-train, -serve (torch, GPU or CPU) and -serve-cpu (OpenVINO, no torch),
+# tagged with the git revision and latest.
 IMAGE_PREFIX ?= sm-vision
 GIT_REV := $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
 TRAIN_IMAGE := $(IMAGE_PREFIX)-train
 SERVE_IMAGE := $(IMAGE_PREFIX)-serve
-# Build-time options: BASE_IMAGE (default: NVIDIA's CUDA image), BAKE_WEIGHTS="resnet50 vgg16",
-# PIP_FIND_LINKS (a local wheel folder/URL), DOCKER_BUILD_FLAGS (e.g. --network host).
+SERVE_CPU_IMAGE := $(IMAGE_PREFIX)-serve-cpu
+IMAGE_TARGETS := train serve serve-cpu
+# Build-time options: BASE_IMAGE (default: NVIDIA's CUDA image), CPU_BASE_IMAGE (the CPU serving
+# image's; default ubuntu:24.04, or BASE_IMAGE when that is given), BAKE_WEIGHTS="resnet50 vgg16",
+# PIP_FIND_LINKS (a local wheel folder/URL), BUILD_CA_URL (a CA bundle pip trusts during the
+# build only), DOCKER_BUILD_FLAGS (e.g. --network host).
+CPU_BASE_IMAGE ?= $(BASE_IMAGE)
 BUILD_ARGS := $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) \
+              $(if $(CPU_BASE_IMAGE),--build-arg CPU_BASE_IMAGE=$(CPU_BASE_IMAGE)) \
               $(if $(BAKE_WEIGHTS),--build-arg BAKE_WEIGHTS="$(BAKE_WEIGHTS)") \
-              $(if $(PIP_FIND_LINKS),--build-arg PIP_FIND_LINKS=$(PIP_FIND_LINKS))
+              $(if $(PIP_FIND_LINKS),--build-arg PIP_FIND_LINKS=$(PIP_FIND_LINKS)) \
+              $(if $(BUILD_CA_URL),--build-arg BUILD_CA_URL=$(BUILD_CA_URL))
 DOCKER_BUILD_FLAGS ?=
 # Push target: ECR in REGION (or AWS_REGION) unless REGISTRY=host[:port] names another.
 REGISTRY ?=
@@ -61,15 +69,18 @@ docker-check:
 	@command -v docker >/dev/null || { echo "error: docker not found; install Docker (or use the process-mode targets)"; exit 1; }
 	@docker info >/dev/null 2>&1 || { echo "error: cannot reach a Docker engine (is dockerd running? DOCKER_HOST=$${DOCKER_HOST:-unset})"; exit 1; }
 
-build: docker-check ## build the train and serve images (tags: git revision and latest)
-	@for target in train serve; do \
-	  echo "== building $(IMAGE_PREFIX)-$$target:$(GIT_REV)"; \
+build: docker-check ## build the train, serve and serve-cpu images (tags: git revision, latest)
+	@for target in $(IMAGE_TARGETS); do \
+	  echo "== building $(IMAGE_PREFIX)-$$target:$(GIT_REV)"; start=$$(date +%s); \
 	  docker build -f containers/Dockerfile --target $$target $(BUILD_ARGS) $(DOCKER_BUILD_FLAGS) \
 	    -t $(IMAGE_PREFIX)-$$target:$(GIT_REV) -t $(IMAGE_PREFIX)-$$target:latest . ; \
+	  echo "== $(IMAGE_PREFIX)-$$target built in $$(( $$(date +%s) - start )) s:" \
+	       "$$(docker image inspect --format '{{.Size}}' $(IMAGE_PREFIX)-$$target:latest) bytes"; \
 	done
 
-push: setup docker-check ## push both images (ECR; or REGISTRY=host:port)
-	$(BIN)/python containers/push.py --images $(TRAIN_IMAGE) $(SERVE_IMAGE) --tags $(GIT_REV) latest \
+push: setup docker-check ## push the three images (ECR; or REGISTRY=host:port)
+	$(BIN)/python containers/push.py --images $(TRAIN_IMAGE) $(SERVE_IMAGE) $(SERVE_CPU_IMAGE) \
+	  --tags $(GIT_REV) latest \
 	  $(if $(REGISTRY),--registry $(REGISTRY)) $(if $(REGION),--region $(REGION))
 
 format: setup ## apply ruff's fixes and formatting

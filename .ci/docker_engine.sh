@@ -47,17 +47,17 @@ base-image)
     rm -rf "$rootfs"
     debootstrap --variant=minbase bookworm "$rootfs" http://deb.debian.org/debian >"$dir/debootstrap.log" 2>&1 \
         || { tail -20 "$dir/debootstrap.log" >&2; exit 1; }
-    # This machine reaches package registries through a TLS proxy: trust its CA in the image,
-    # for apt and pip (pip reads its own CA file unless told otherwise).
-    mkdir -p "$rootfs/etc/ssl"
-    cp /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/host-ca-bundle.crt"
-    printf '[global]\ncert = /etc/ssl/host-ca-bundle.crt\n' >"$rootfs/etc/pip.conf"
+    # Nothing of this machine goes into the image: its TLS proxy's CA reaches the build's pip
+    # steps through BUILD_CA_URL (see `wheels`), never a file of any layer.
     tar -C "$rootfs" -c . | docker import - "$base_image" >/dev/null
     rm -rf "$rootfs"
     echo "created $base_image"
     ;;
 wheels)
     python3 "$repo/.ci/local_wheels.py" "$dir/wheels" "$repo"/requirements/*.txt
+    # This machine reaches PyPI through a TLS proxy: the build's pip steps fetch its CA from
+    # here (BUILD_CA_URL), use it and delete it in the same step.
+    cp /etc/ssl/certs/ca-certificates.crt "$dir/wheels/build-ca.crt"
     if ! { [[ -f "$dir/wheels.pid" ]] && kill -0 "$(cat "$dir/wheels.pid")" 2>/dev/null; }; then
         setsid python3 -m http.server "$wheel_port" --bind 127.0.0.1 --directory "$dir/wheels" \
             >"$dir/wheels.log" 2>&1 &
@@ -82,6 +82,7 @@ env)
     echo "export DOCKER_HOST=$DOCKER_HOST"
     echo "export BASE_IMAGE=$base_image"
     echo "export PIP_FIND_LINKS=http://127.0.0.1:$wheel_port/"
+    echo "export BUILD_CA_URL=http://127.0.0.1:$wheel_port/build-ca.crt"
     ;;
 *)
     sed -n '2,10p' "$0"

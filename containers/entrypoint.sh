@@ -3,7 +3,8 @@
 # - picks the CUDA forward-compatibility driver libraries when the host driver is older than
 #   the one this image's CUDA needs (data-center GPUs on older SageMaker host drivers);
 # - dispatches to the role, with exec so SIGTERM reaches Python directly;
-# - refuses roles this image does not have (the serve image has no `train`).
+# - refuses roles this image does not have (the serve images have no `train`);
+# - `--help`, `-h` or `help` prints the image's usage.
 set -euo pipefail
 
 # version_lt A B: true when version A sorts before version B.
@@ -23,8 +24,36 @@ use_cuda_compat() {
 }
 
 roles="${SM_VISION_ROLES:-train serve}"
+
+usage() {
+    echo "sm-vision: SageMaker training and hosting for image classification and segmentation."
+    echo "This image answers: ${roles// /, }${SM_VISION_IMAGE_FLAVOUR:+ (${SM_VISION_IMAGE_FLAVOUR} flavour)}."
+    echo
+    echo "usage: docker run [docker options] IMAGE {${roles// /|}}    (or any command, e.g. bash)"
+    echo
+    if [[ " $roles " == *" train "* ]]; then
+        echo "  train   SageMaker's training contract: reads /opt/ml/input, writes /opt/ml/model"
+        echo "          (model.safetensors, metadata.json, model.onnx) and /opt/ml/output/success|failure"
+    fi
+    echo "  serve   SageMaker's hosting contract on \$SAGEMAKER_BIND_TO_PORT (8080): GET /ping,"
+    echo "          POST /invocations, GET /execution-parameters, for the model in /opt/ml/model"
+    echo
+    echo "examples:"
+    if [[ " $roles " == *" train "* ]]; then
+        echo "  docker run --rm -v \$PWD/opt_ml:/opt/ml IMAGE train"
+    fi
+    echo "  docker run --rm -p 8080:8080 -v \$PWD/opt_ml/model:/opt/ml/model:ro IMAGE serve"
+    echo
+    echo "Settings are environment variables (SAGEMAKER_MODEL_SERVER_WORKERS, SM_VISION_PRECISION,"
+    echo "...): see the README's Serving and Training sections."
+}
+
 role="${1:-}"
 case "$role" in
+    -h|--help|help)
+        usage
+        exit 0
+        ;;
     train|serve)
         if [[ " $roles " != *" $role "* ]]; then
             echo "error: this image answers: $roles (not '$role'); use the training image to train" >&2
@@ -35,7 +64,7 @@ case "$role" in
         exec "$role" "$@"
         ;;
     "")
-        echo "usage: docker run IMAGE {${roles// /|}} (or any command, e.g. bash)" >&2
+        usage >&2
         exit 64
         ;;
     *)
