@@ -14,6 +14,7 @@ import pytest
 
 TRAIN_IMAGE = os.environ.get("SM_VISION_TRAIN_IMAGE", "sm-vision-train:latest")
 SERVE_IMAGE = os.environ.get("SM_VISION_SERVE_IMAGE", "sm-vision-serve:latest")
+SERVE_CPU_IMAGE = os.environ.get("SM_VISION_SERVE_CPU_IMAGE", "sm-vision-serve-cpu:latest")
 
 
 def docker(*args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
@@ -36,15 +37,27 @@ def _skip(reason: str) -> None:
     pytest.skip(f"container tier: {reason}")
 
 
-@pytest.fixture(scope="session")
-def images() -> tuple[str, str]:
+def _engine_and_images(names: tuple[str, ...]) -> None:
     if shutil.which("docker") is None:
         _skip("the docker CLI is not installed")
     if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
         _skip("no Docker engine reachable (start one and set DOCKER_HOST, or run "
               "`make test-container`)")
-    for image in (TRAIN_IMAGE, SERVE_IMAGE):
+    for image in names:
         if subprocess.run(["docker", "image", "inspect", image], capture_output=True
                           ).returncode != 0:
             _skip(f"image {image} is not built (run `make build`)")
+
+
+@pytest.fixture(scope="session")
+def images() -> tuple[str, str]:
+    """(training image, torch serving image)."""
+    _engine_and_images((TRAIN_IMAGE, SERVE_IMAGE))
     return TRAIN_IMAGE, SERVE_IMAGE
+
+
+@pytest.fixture(scope="session")
+def cpu_image() -> str:
+    """The CPU serving image (no torch)."""
+    _engine_and_images((SERVE_CPU_IMAGE,))
+    return SERVE_CPU_IMAGE

@@ -72,10 +72,10 @@ def moto(monkeypatch):
         stop_process(proc)
 
 
-def test_make_push_to_a_registry_then_pull_by_digest(images, registry):
+def test_make_push_to_a_registry_then_pull_by_digest(images, cpu_image, registry):
     revision = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
                               capture_output=True, text=True).stdout.strip() or "dev"
-    for image in images:  # make push pushes <name>:<revision> and <name>:latest
+    for image in (*images, cpu_image):  # make push pushes <name>:<revision> and <name>:latest
         docker("tag", image, image.replace(":latest", f":{revision}"))
     result = subprocess.run(["make", "push", f"REGISTRY={registry}"], cwd=REPO,
                             capture_output=True, text=True, timeout=1800)
@@ -83,7 +83,8 @@ def test_make_push_to_a_registry_then_pull_by_digest(images, registry):
     digests = dict(line.split()[1:3] for line in result.stdout.splitlines()
                    if line.startswith("pushed "))
     assert set(digests) == {f"{registry}/sm-vision-{role}:{tag}"
-                            for role in ("train", "serve") for tag in (revision, "latest")}
+                            for role in ("train", "serve", "serve-cpu")
+                            for tag in (revision, "latest")}
     remote = f"{registry}/sm-vision-serve:latest"
     reference = f"{registry}/sm-vision-serve@{digests[remote]}"
     docker("pull", reference)
