@@ -21,9 +21,7 @@ bench/results/serve_agreement.{json,md}.
 
 from __future__ import annotations
 
-import argparse
 import io
-import json
 import os
 import subprocess
 import sys
@@ -102,10 +100,11 @@ def markdown(result: dict) -> str:
         "# Serving: agreement of the fast paths with exact fp32",
         "",
         f"Measured {m['date']} on {m['cpus']} CPUs ({m['cpu']}; {', '.join(m['cpu_features'])})."
-        f" Model: ResNet-18 trained by `train` on the digits data ({result['epochs']} epochs, "
-        "64x64). Held-out set: the 270 test images (never trained on), once as 64x64 PNGs and "
-        "once as 256x256 JPEGs (quality 90; JPEG draft decoding applies), "
-        f"{result['images']} answers in all. Reference: `SM_VISION_PRECISION=exact`.",
+        f" Conditions: {result['conditions']}. Model: ResNet-18 trained by `train` on the digits "
+        f"data ({result['epochs']} epochs, 64x64). Held-out set: the 270 test images (never "
+        "trained on), once as 64x64 PNGs and once as 256x256 JPEGs (quality 90; JPEG draft "
+        f"decoding applies), {result['images']} answers in all. Reference: "
+        "`SM_VISION_PRECISION=exact`.",
         "",
         "| serving path | runtime | top-1 agreement | disagreements | max abs prob. diff | "
         "mean abs prob. diff | accuracy |",
@@ -119,13 +118,13 @@ def markdown(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = servers.bench_arguments(__doc__, "serve_agreement")
     parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--out", type=Path, default=servers.RESULTS / "serve_agreement")
     args = parser.parse_args()
     from tests.conftest import load_local_test_script
 
-    result: dict = {"machine": servers.machine(), "epochs": args.epochs, "paths": {}}
+    result: dict = {"machine": servers.machine(), "epochs": args.epochs, "paths": {},
+                    "conditions": args.conditions}
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "digits"
         load_local_test_script("digits_data").build(data, size=64, seed=0)
@@ -142,10 +141,7 @@ def main() -> None:
             result["paths"][name] = {"runtime": runtime, "settings": extra,
                                      **compare(reference, probabilities, labels)}
             print(name, result["paths"][name], flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(result))
-    print(markdown(result))
+    servers.save(result, args.out, markdown)
 
 
 if __name__ == "__main__":

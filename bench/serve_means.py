@@ -20,7 +20,6 @@ Writes bench/results/serve_means.{json,md}. Run it alone on the machine (flock -
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import json
 import statistics
@@ -256,12 +255,10 @@ def markdown(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = servers.bench_arguments(__doc__, "serve_means")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--cold-starts", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=servers.RESULTS / "serve_means")
-    parser.add_argument("--conditions", default="nothing else running (flock -x)")
     args = parser.parse_args()
     result: dict = {"machine": servers.machine(), "seconds": args.seconds,
                     "conditions": args.conditions, "network": {}}
@@ -278,10 +275,7 @@ def main() -> None:
         print(result["preprocessing"], flush=True)
         result["server"] = through_server(bases[18], body, args.seconds, Path(tmp))
         result["cold_start"] = cold_starts(bases[50], body, args.cold_starts, Path(tmp))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(result))
-    print(markdown(result))
+    servers.save(result, args.out, markdown)
 
 
 if __name__ == "__main__":

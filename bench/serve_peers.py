@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import statistics
 import sys
 import tempfile
@@ -210,14 +209,11 @@ def markdown(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = servers.bench_arguments(__doc__, "serve_peers")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--models", type=int, nargs="+", default=[18, 50])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--cold-starts", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=servers.RESULTS / "serve_peers")
-    parser.add_argument("--conditions", default="nothing else running (run under flock -x "
-                        "/work/locks/cpu.lock)", help="how the machine was kept quiet")
     args = parser.parse_args()
     width, height = 500, 375
     body = servers.photo_jpeg(width, height)
@@ -226,10 +222,7 @@ def main() -> None:
               "payload": {"width": width, "height": height, "bytes": len(body)}}
     with tempfile.TemporaryDirectory() as tmp:
         result["models"] = [bench_model(d, body, args, Path(tmp)) for d in args.models]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(result))
-    print(markdown(result))
+    servers.save(result, args.out, markdown)
 
 
 if __name__ == "__main__":

@@ -20,10 +20,8 @@ Writes bench/results/serve_reliability.{json,md}. Run it alone on the machine (f
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import itertools
-import json
 import socket
 import sys
 import tempfile
@@ -194,12 +192,10 @@ def markdown(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = servers.bench_arguments(__doc__, "serve_reliability")
     parser.add_argument("--malformed", type=int, default=2400)
     parser.add_argument("--valid", type=int, default=20000)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--out", type=Path, default=servers.RESULTS / "serve_reliability")
-    parser.add_argument("--conditions", default="nothing else running (flock -x)")
     args = parser.parse_args()
     result: dict = {"machine": servers.machine(), "conditions": args.conditions}
     with tempfile.TemporaryDirectory() as tmp:
@@ -229,10 +225,7 @@ def main() -> None:
                 sorted(workers_at_start)
         finally:
             process.stop()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(result))
-    print(markdown(result))
+    servers.save(result, args.out, markdown)
 
 
 if __name__ == "__main__":

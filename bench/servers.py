@@ -6,9 +6,11 @@ SIGKILL), never by name.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import http.client
 import io
+import json
 import os
 import platform
 import signal
@@ -16,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -133,6 +135,25 @@ def serve_env(base: Path, port: int, **extra: str) -> dict[str, str]:
 def start_serve(base: Path, log: Path, **extra_env: str) -> tuple[Process, int]:
     port = free_port()
     return Process([str(BIN / "serve")], serve_env(base, port, **extra_env), log), port
+
+
+def bench_arguments(doc: str, name: str) -> argparse.ArgumentParser:
+    """The options every serving bench takes: where to write, and how the machine was kept."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=RESULTS / name,
+                        help="results path without suffix (.json and .md are written)")
+    parser.add_argument("--conditions", default="nothing else running (run under flock -x "
+                        "/work/locks/cpu.lock)", help="how the machine was kept quiet")
+    return parser
+
+
+def save(result: dict, out: Path, markdown: Callable[[dict], str]) -> None:
+    """``out``.json (everything) and ``out``.md (the table), and the table on stdout."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = markdown(result)
+    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    out.with_suffix(".md").write_text(text)
+    print(text)
 
 
 def machine() -> dict:

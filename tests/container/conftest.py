@@ -9,6 +9,8 @@ import os
 import shutil
 import socket
 import subprocess
+import time
+import urllib.request
 
 import pytest
 
@@ -22,6 +24,21 @@ def docker(*args: str, timeout: float = 600, check: bool = True) -> subprocess.C
     if check and result.returncode != 0:
         raise AssertionError(f"docker {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def wait_for_ping(url: str, container: str, deadline_s: float = 120) -> None:
+    """Poll ``url``/ping until it answers 200; the container's log in the failure otherwise."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/ping", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    logs = docker("logs", container, check=False)
+    raise AssertionError(f"/ping never answered 200:\n{logs.stdout}\n{logs.stderr}")
 
 
 def free_port() -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.container.conftest import TRAIN_IMAGE, docker, free_port
+from tests.container.conftest import TRAIN_IMAGE, docker, free_port, wait_for_ping
 
 pytestmark = pytest.mark.container
 # The CPU image's budget (issue: a CPU endpoint pulls the image on every scale-out).
@@ -28,20 +28,6 @@ def _serve(image: str, model_dir: Path, *env: str) -> tuple[str, str]:
         args += ["-e", item]
     container = docker(*args, "-v", f"{model_dir}:/opt/ml/model", image, "serve").stdout.strip()
     return container, f"http://127.0.0.1:{port}"
-
-
-def _wait_ready(url: str, container: str, deadline_s: float = 120) -> None:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/ping", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    logs = docker("logs", container, check=False)
-    raise AssertionError(f"/ping never answered 200:\n{logs.stdout}\n{logs.stderr}")
 
 
 def _probabilities(url: str, heldout: list[tuple[bytes, int]]) -> np.ndarray:
@@ -69,7 +55,7 @@ def test_cpu_image_answers_like_the_torch_image(images, cpu_image, trained_digit
     for image in (cpu_image, images[1]):
         container, url = _serve(image, model_dir, "SAGEMAKER_MODEL_SERVER_WORKERS=1")
         try:
-            _wait_ready(url, container)
+            wait_for_ping(url, container)
             answers[image] = _probabilities(url, heldout[:30])
         finally:
             docker("rm", "-f", container, check=False)
@@ -94,7 +80,7 @@ def test_cpu_image_waits_for_a_model_then_serves_it(cpu_image, trained_digits_mo
             time.sleep(0.5)
         for name in ("model.safetensors", "model.onnx", "metadata.json"):  # metadata last
             shutil.copy(model_dir / name, empty / name)
-        _wait_ready(url, container)
+        wait_for_ping(url, container)
         assert _probabilities(url, heldout[:1]).shape == (1, 10)
     finally:
         docker("rm", "-f", container, check=False)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FAST_HYPERPARAMETERS, make_opt_ml
-from tests.container.conftest import docker, free_port
+from tests.container.conftest import docker, free_port, wait_for_ping
 
 pytestmark = pytest.mark.container
 
@@ -48,20 +48,6 @@ def test_serve_image_has_no_train_role(images):
     assert "this image answers: serve" in result.stderr
 
 
-def _wait_for_ping(url: str, container: str, deadline_s: float = 120) -> None:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/ping", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    logs = docker("logs", container, check=False)
-    raise AssertionError(f"/ping never answered 200:\n{logs.stdout}\n{logs.stderr}")
-
-
 @pytest.mark.parametrize("which", ["serve", "train"], ids=["serve-image", "train-image"])
 def test_image_serves_the_model_and_stops_on_sigterm(which, images, trained_digits_model):
     image = images[1] if which == "serve" else images[0]
@@ -74,7 +60,7 @@ def test_image_serves_the_model_and_stops_on_sigterm(which, images, trained_digi
     ).stdout.strip()
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_for_ping(url, container)
+        wait_for_ping(url, container)
         correct = 0
         for data, label in heldout[:20]:
             request = urllib.request.Request(f"{url}/invocations", data=data, method="POST",
