@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 ENV_RUNTIME = contract.ENV_RUNTIME
 ENV_PRECISION = contract.ENV_PRECISION
 _CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+# Pinned host buffers kept per input shape on GPUs (one per batch size, for classification).
+_PINNED_SHAPES = 16
 
 Logits = Callable[[np.ndarray], np.ndarray]
 
@@ -157,6 +159,8 @@ def torch_runtime(meta: Metadata, model_dir: Path, precision: str, gpus: int, or
         if device.type == "cuda":
             staging = pinned.get(batch.shape)
             if staging is None:
+                if len(pinned) >= _PINNED_SHAPES:  # segmentation sizes vary: stay bounded
+                    pinned.clear()
                 staging = pinned.setdefault(batch.shape,
                                             torch.empty(batch.shape, pin_memory=True))
             staging.copy_(tensor)

@@ -238,3 +238,11 @@ def test_segmentation_bounds_come_from_the_same_checks():
     with pytest.raises(BadInput, match="8192"):
         segmentation.to_image(thin_png(8193, 8193))
     assert segmentation.to_image(np.zeros((4, 4, 3), np.uint8)).size == (4, 4)
+
+
+def test_the_servers_pixel_limit_is_trainings():
+    """serve/images.py repeats the limit so the CPU image need not import torch."""
+    from common.preprocessing import MAX_IMAGE_PIXELS
+    from serve.images import MAX_IMAGE_PIXELS as SERVED
+
+    assert SERVED == MAX_IMAGE_PIXELS
