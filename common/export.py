@@ -101,19 +101,11 @@ def _clean_copy(model: Any, meta: Metadata) -> Any:
     import torch
     from torch import nn
 
-    from common.models import build_classifier
-    from common.segmentation import build_segmenter
+    from common.models import build_from_artifact
 
     state = {k: v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype)
              for k, v in model.state_dict().items()}
-    with torch.device("meta"):
-        if meta.task == TASK_SEGMENTATION:
-            backbone = meta.backbone or f"resnet-{meta.num_layers}"
-            network: nn.Module = build_segmenter(meta.architecture, backbone, meta.num_classes)
-        else:
-            network = build_classifier(meta.architecture, meta.num_layers, meta.num_classes)
-    network.load_state_dict(state, assign=True)
-    network.eval()
+    network = build_from_artifact(meta, state)
     if meta.task != TASK_SEGMENTATION:
         return network
 

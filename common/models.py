@@ -8,9 +8,12 @@ artifact's weights afterwards. One code path keeps the two state_dict layouts id
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
+
+if TYPE_CHECKING:
+    from common.artifact import Metadata
 
 RESNET_DEPTHS = (18, 34, 50, 101, 152)
 CLASSIFICATION_ARCHITECTURES = ("resnet", "vgg16")
@@ -62,3 +65,25 @@ def freeze_backbone(model: nn.Module, architecture: str) -> None:
     prefixes = head_parameter_prefixes(architecture)
     for name, param in model.named_parameters():
         param.requires_grad = name.startswith(prefixes)
+
+
+def build_from_artifact(meta: Metadata, state_dict: Mapping[str, Any]) -> nn.Module:
+    """The artifact's network (classifier or segmenter) holding ``state_dict``, in eval mode.
+
+    Built on the meta device and the tensors assigned, so no time goes into random weights that
+    would be overwritten (seconds for the big ResNets). Raises what ``load_state_dict`` raises
+    when the tensors do not fit.
+    """
+    import torch
+
+    from common.artifact import TASK_SEGMENTATION
+    from common.segmentation import build_segmenter
+
+    with torch.device("meta"):
+        if meta.task == TASK_SEGMENTATION:
+            backbone = meta.backbone or f"resnet-{meta.num_layers}"
+            network = build_segmenter(meta.architecture, backbone, meta.num_classes)
+        else:
+            network = build_classifier(meta.architecture, meta.num_layers, meta.num_classes)
+    network.load_state_dict(state_dict, assign=True)
+    return network.eval()

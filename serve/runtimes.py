@@ -191,22 +191,10 @@ def _torch_precision(precision: str, device: Any) -> str:
 
 
 def build_network(meta: Metadata, state_dict: dict[str, Any]) -> Any:
-    """The artifact's network with its weights, built without initializing random weights first
-    (on the meta device, then the tensors are assigned): loading stays fast for big networks."""
-    import torch
-
-    from common.models import build_classifier
-    from common.segmentation import build_segmenter
+    """The artifact's network with its weights; a mismatch is the artifact's fault."""
+    from common.models import build_from_artifact
 
     try:
-        with torch.device("meta"):
-            if meta.task == TASK_SEGMENTATION:
-                backbone = meta.backbone or f"resnet-{meta.num_layers}"
-                network = build_segmenter(meta.architecture, backbone, meta.num_classes)
-            else:
-                network = build_classifier(meta.architecture, meta.num_layers, meta.num_classes)
-        network.load_state_dict(state_dict, assign=True)
+        return build_from_artifact(meta, state_dict)
     except (RuntimeError, ValueError) as exc:  # unknown network, missing or mis-shaped tensors
         raise ArtifactError(f"weights do not fit {meta.architecture}: {exc}") from exc
-    return network.eval()
-
