@@ -112,7 +112,7 @@ def bench_model(depth: int, body: bytes, args: argparse.Namespace, tmp: Path) ->
         {**servers.serve_env(base, port), "NAIVE_MODEL_DIR": str(model_dir),
          "OMP_NUM_THREADS": "1"}, tmp / f"naive-{depth}.log")
     entries.append(measure(NAIVE, naive, port, "/invocations", body, args))
-    skipped = torchserve.available()
+    skipped = torchserve.ensure()
     if skipped is None:
         store = torchserve.archive(model_dir, depth, servers.IMAGENET_CLASSES,
                                    tmp / f"torchserve-{depth}")

@@ -33,10 +33,13 @@ CONFIGS = (
 )
 
 
-def available() -> str | None:
-    """None when the venv is ready, else why not."""
+def ensure() -> str | None:
+    """Make the venv when it is missing (bench/peers/setup_torchserve.sh: Java 17 from apt,
+    TorchServe from PyPI); None when it is ready, else why not."""
     if not (VENV / "bin" / "torchserve").exists():
-        return f"no TorchServe venv; run {SETUP.relative_to(REPO)}"
+        done = subprocess.run([str(SETUP)], capture_output=True, text=True)
+        if done.returncode != 0:
+            return f"{SETUP.relative_to(REPO)} failed: {(done.stdout + done.stderr)[-500:]}"
     return None
 
 
