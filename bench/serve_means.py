@@ -171,10 +171,11 @@ def preprocessing(repeats: int) -> dict:
     return rows
 
 
-def through_server(base: Path, body: bytes, seconds: float, tmp: Path) -> dict:
+def through_server(base: Path, body: bytes, seconds: float, tmp: Path,
+                   variants: dict[str, dict[str, str]]) -> dict:
     target_headers = {"Content-Type": "image/jpeg"}
     rows = {}
-    for name, env in SERVER_VARIANTS.items():
+    for name, env in variants.items():
         process, port = servers.start_serve(base, tmp / f"variant-{len(rows)}.log", **env)
         try:
             process.wait_http(port, "/ping")
@@ -237,13 +238,7 @@ def markdown(result: dict) -> str:
               "|---|---|---|---|"]
     for image, row in result["preprocessing"].items():
         lines.append(f"| {image} | " + " | ".join(str(v) for v in row.values()) + " |")
-    lines += ["", f"## 3. Through the server (ResNet-18, {result['seconds']} s closed loop each)",
-              "", "| variant | C=1 rps | C=1 p50 / p99 ms | C=8 rps | C=8 p50 / p99 ms |",
-              "|---|---|---|---|---|"]
-    for name, row in result["server"].items():
-        c1, c8 = row["runs"]
-        lines.append(f"| {name} | {c1['requests_per_second']} | {c1['p50_ms']} / {c1['p99_ms']}"
-                     f" | {c8['requests_per_second']} | {c8['p50_ms']} / {c8['p99_ms']} |")
+    lines += server_lines(result)
     lines += ["", "## 4. Cold start (ResNet-50) and warm-up", "",
               "| runtime | median first /ping 200 | runs (s) | first 4 requests after ready, ms |",
               "|---|---|---|---|"]
@@ -254,11 +249,38 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def server_lines(result: dict) -> list[str]:
+    model = result.get("server_model", "resnet18")
+    lines = ["", f"## 3. Through the server ({model}, {result['seconds']} s closed loop each)",
+             "", "| variant | C=1 rps | C=1 p50 / p99 ms | C=8 rps | C=8 p50 / p99 ms |",
+             "|---|---|---|---|---|"]
+    for name, row in result["server"].items():
+        c1, c8 = row["runs"]
+        lines.append(f"| {name} | {c1['requests_per_second']} | {c1['p50_ms']} / {c1['p99_ms']}"
+                     f" | {c8['requests_per_second']} | {c8['p50_ms']} / {c8['p99_ms']} |")
+    return lines
+
+
+def server_markdown(result: dict) -> str:
+    m = result["machine"]
+    return "\n".join([
+        "# Serving: through the server, a few variants",
+        "",
+        f"Measured {m['date']} on {m['cpus']} CPUs ({m['cpu']}), {m['memory_gib']} GiB; "
+        f"conditions: {result['conditions']}. `bench/serve_means.py --server-only`.",
+        *server_lines(result)]) + "\n"
+
+
 def main() -> None:
     parser = servers.bench_arguments(__doc__, "serve_means")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--cold-starts", type=int, default=3)
+    parser.add_argument("--server-only", action="store_true",
+                        help="only section 3 (through the server)")
+    parser.add_argument("--server-model", type=int, choices=(18, 50), default=18)
+    parser.add_argument("--variants", nargs="*", help="section 3 variants whose name holds "
+                        "one of these words (default: all)")
     args = parser.parse_args()
     result: dict = {"machine": servers.machine(), "seconds": args.seconds,
                     "conditions": args.conditions, "network": {}}
@@ -268,12 +290,23 @@ def main() -> None:
         for depth in (18, 50):
             bases[depth] = Path(tmp) / f"opt_ml_{depth}"
             servers.write_model(bases[depth], depth)
+            if args.server_only:
+                continue
             result["network"][f"resnet{depth}"] = network_alone(
                 depth, bases[depth] / "model", args.repeats)
             print(f"resnet{depth}", result["network"][f"resnet{depth}"], flush=True)
+        if args.server_only:  # section 3 alone, on another model or a few variants
+            result["server_model"] = f"resnet{args.server_model}"
+            variants = {k: v for k, v in SERVER_VARIANTS.items()
+                        if not args.variants or any(w in k for w in args.variants)}
+            result["server"] = through_server(bases[args.server_model], body, args.seconds,
+                                              Path(tmp), variants)
+            servers.save(result, args.out, server_markdown)
+            return
         result["preprocessing"] = preprocessing(args.repeats)
         print(result["preprocessing"], flush=True)
-        result["server"] = through_server(bases[18], body, args.seconds, Path(tmp))
+        result["server"] = through_server(bases[18], body, args.seconds, Path(tmp),
+                                          SERVER_VARIANTS)
         result["cold_start"] = cold_starts(bases[50], body, args.cold_starts, Path(tmp))
     servers.save(result, args.out, markdown)
 
