@@ -17,13 +17,15 @@ from serve import contract, hardware
 # Waiting threads cost little, and each one is a request accepted instead of refused with 503.
 THREADS_PER_WORKER = 32
 # CPU workers: one per core, each running the network on one thread (cpus // workers when capped):
-# on 2 cores, 2 workers x 1 thread answered 120 requests/s at concurrency 8 where 1 worker x 2
-# threads answered 102 (bench/results/serve_means.md). Past a few workers more copies of the
-# model only cost memory.
+# on 2 cores, 2 workers x 1 thread answered 195 requests/s at concurrency 8 where 1 worker x 2
+# threads answered 170 (ResNet-18, bench/results/serve_means.md). Past a few workers more copies
+# of the model only cost memory.
 MAX_CPU_WORKERS = 8
 
 # Dynamic batching (serve.batcher): at most this many images run together; the inference
-# thread waits this long for more (0: it batches only what is already waiting).
+# thread waits this long for more (0: it batches only what is already waiting). Measured:
+# +15 % requests/s for ResNet-50 at concurrency 8, nothing measurable for ResNet-18; a 2 ms
+# wait only added latency (bench/results/serve_means*.md).
 DEFAULT_MAX_BATCH = 8
 DEFAULT_MAX_BATCH_WAIT_MS = 0.0
 

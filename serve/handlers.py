@@ -32,10 +32,6 @@ from serve.runtimes import Runtime
 # Images preprocessed before their batch goes to the network: a large request holds the pixels
 # of this many images at a time, not of all of them.
 PREPROCESS_CHUNK = 32
-# Dynamic batching: at most this many images run together, and the inference thread waits at
-# most this long for more to arrive (0: batch only what is already waiting).
-MAX_BATCH = 8
-MAX_WAIT_S = 0.0
 
 
 class ClassificationHandler:
