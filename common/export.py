@@ -4,7 +4,8 @@ The CPU serving image has no torch: it runs this graph with OpenVINO. The torch 
 it too on CPU (same answers in both images) and fall back to the weights when it is missing.
 
 ``export_onnx`` never fails a training job. The graph is an optional extra: when it cannot be
-written (an operator ONNX lacks, the exporter not installed, a disk error) or when it does not
+written (an operator ONNX lacks — PSP's adaptive pooling at dynamic sizes is one —, the
+exporter not installed, a disk error) or when it does not
 reproduce the network's outputs, no ``model.onnx`` is left behind, the job logs one warning
 with the reason, and ``metadata.json`` records it under ``exports.onnx.error``, so the server
 that needs the graph can say why it is missing. A graph that is present always passed the check.
@@ -17,11 +18,14 @@ dynamic for segmentation, N for classification).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import logging
 import os
+import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +80,8 @@ def _export(model: Any, meta: Metadata, out: Path) -> dict[str, Any]:
     buffer = io.BytesIO()
     # The TorchScript-based exporter (dynamo=False): the torch.export-based one needs
     # onnxscript and a protobuf newer than smdebug's 3.20. It warns that it is the legacy one.
-    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings(), \
+            _quiet_stdout():
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(network, (example,), buffer, input_names=[INPUT_NAME],
                           output_names=[OUTPUT_NAME], dynamic_axes=axes, opset_version=OPSET,
@@ -93,6 +98,23 @@ def _export(model: Any, meta: Metadata, out: Path) -> dict[str, Any]:
     if difference is not None:
         record["checked_max_abs_diff"] = float(difference)
     return record
+
+
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """On failure the exporter's C++ side prints the whole TorchScript graph to file descriptor 1
+    (hundreds of lines in the job's log, which CloudWatch reads); the exception says what
+    matters. Nothing else of the job writes while the export runs."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _clean_copy(model: Any, meta: Metadata) -> Any:

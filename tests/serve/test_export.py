@@ -66,6 +66,22 @@ def test_an_export_that_cannot_happen_is_recorded_not_raised(tmp_path, monkeypat
     assert artifact.load_metadata(model_dir).num_classes == 10
 
 
+def test_an_operator_onnx_lacks_skips_the_export_quietly(tmp_path, capfd):
+    """PSP pools to fixed grids from inputs of any size: no ONNX export at dynamic sizes."""
+    from common.artifact import InputSpec, Metadata
+    from common.segmentation import build_segmenter
+
+    network = build_segmenter("psp", "resnet-18", 3)
+    meta = Metadata(task=artifact.TASK_SEGMENTATION, architecture="psp", num_layers=18,
+                    num_classes=3, class_names=["0", "1", "2"],
+                    input=InputSpec(3, 32, 32, 32, (0.5,) * 3, (0.25,) * 3),
+                    backbone="resnet-18")
+    artifact.save(tmp_path, network.state_dict(), meta)
+    assert export_onnx(network, meta, tmp_path) is None
+    assert "adaptive_avg_pool2d" in artifact.load_metadata(tmp_path).exports["onnx"]["error"]
+    assert "graph(" not in capfd.readouterr().out  # the exporter's C++ graph dump stays out
+
+
 def test_a_graph_that_computes_something_else_is_not_kept(tmp_path, monkeypatch):
     from common import export
 
