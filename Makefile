@@ -46,7 +46,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[serve,launch,demo,dev,debug,export]'
+	$(BIN)/pip install --quiet -e '.[serve,launch,demo,dev,debug,export,train]'
 	touch $@
 
 demo: setup ## train on the digits sample, serve it and predict held-out images (no AWS, no Docker)

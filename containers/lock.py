@@ -3,7 +3,7 @@
 
 pip resolves each set (``pip install --dry-run --report``) for this Python and platform and
 the files list every package with its exact version: the images install exactly these.
-train.txt is core plus the debug extra resolved together (the training image installs it
+train.txt is core plus the debug and train extras resolved together (the training image installs it
 over core.txt and serve.txt); tests/test_pins.py checks the files agree where they overlap.
 
     make lock
@@ -26,8 +26,9 @@ HEADERS = {
     "serve": "# Fully pinned model-server dependencies (the serve extra): the whole CPU serving\n"
              "# image (no torch), and the server part of the torch images. Regenerate: make lock\n",
     "train": "# Fully pinned dependencies of the training image: core plus the debug extra\n"
-             "# (smdebug, profiler, report) and the export extra (onnx), resolved together;\n"
-             "# installed over core.txt and serve.txt. Regenerate: make lock\n",
+             "# (smdebug, profiler, report), the export extra (onnx) and the train extra (JPEG\n"
+             "# decoding), resolved together; installed over core.txt and serve.txt. Regenerate:\n"
+             "# make lock\n",
 }
 
 
@@ -46,7 +47,8 @@ def main() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
     sets = {"core": project["dependencies"], "serve": extras["serve"],
-            "train": project["dependencies"] + extras["debug"] + extras["export"]}
+            "train": project["dependencies"] + extras["debug"] + extras["export"]
+            + extras["train"]}
     for name, requirements in sets.items():
         path = REPO / "requirements" / f"{name}.txt"
         path.write_text(HEADERS[name] + "\n".join(resolve(requirements)) + "\n")

@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[1]
 LOCKS = {
     "core": ("dependencies",),
     "serve": ("serve",),
-    "train": ("dependencies", "debug", "export"),
+    "train": ("dependencies", "debug", "export", "train"),
 }
 
 

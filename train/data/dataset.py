@@ -7,19 +7,26 @@ Streams (Pipe mode) hand over ``Streamed`` samples instead of indexes (``train.d
 their augmentation is seeded by the position in the pass.
 
 Targets: a class index, or for multi-label data a multi-hot float vector of ``num_classes``.
+
+Images travel as ``uint8`` (``train.transforms.ImagePreset``); ``Batch.model_input`` turns a batch
+into the network's normalized float input on the training device. In a loader worker the batch
+is assembled directly in shared memory, so handing it to the training process copies nothing.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset, Sampler, get_worker_info
+from torchvision.transforms.v2 import functional as F
 
 from common.preprocessing import ImageDecodeError, decode_image
 from train.data.base import Reader, Streamed, Target
+from train.transforms import ImagePreset
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +37,10 @@ def sample_seed(seed: int, epoch: int, index: int) -> int:
 
 
 class ImageDataset(Dataset):
-    """Samples decoded to RGB and transformed; unreadable ones become ``(None, name)``.
+    """Samples decoded and transformed; unreadable ones become ``(None, name)``.
 
+    ``transform`` is an ``ImagePreset`` (bytes → ``uint8`` tensor; normalized later, on the
+    device) or any callable on RGB PIL images that returns the finished tensor.
     ``reader`` is None for a stream: the sampler then passes ``Streamed`` samples as indexes.
     ``num_classes`` is set for multi-label data (targets become multi-hot vectors).
     """
@@ -42,10 +51,28 @@ class ImageDataset(Dataset):
         self.transform = transform
         self.seed = seed
         self.num_classes = num_classes
-        self.epoch = 0
+        # In shared memory: loader workers live across epochs and must see the new one.
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+        #: Loaders made for this dataset by ``train.data.loading.make_loader``, kept so that
+        #: their worker processes serve every epoch.
+        self.loaders: dict[tuple, Any] = {}
+
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch)
+
+    @property
+    def normalization(self) -> Normalization | None:
+        """Mean and std still to apply to the batches (None: the transform applied them)."""
+        if isinstance(self.transform, ImagePreset):
+            return Normalization(self.transform.mean, self.transform.std)
+        return None
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        self._epoch.fill_(epoch)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "loaders": {}}  # a worker needs no loaders
 
     def __len__(self) -> int:
         if self.reader is None:
@@ -57,18 +84,26 @@ class ImageDataset(Dataset):
             position, name = index.position, index.sample.name
         else:
             position, name = index, f"sample {index}"
+        # Seed the augmentation without disturbing the caller's generator (dropout etc.).
+        # The CPU generator alone: torch.manual_seed also reseeds every other backend and
+        # costs 100 times as much, a tenth of a small image's whole preprocessing.
+        state = torch.get_rng_state()
+        torch.default_generator.manual_seed(sample_seed(self.seed, self.epoch, position))
         try:
             sample = index.sample if isinstance(index, Streamed) else self.reader.read(index)
             name = sample.name
-            image = decode_image(sample.data)
+            tensor = self._transform(sample.data)
         except (OSError, ImageDecodeError) as exc:
             log.warning("skipping unreadable image %s: %s", name, exc)
             return None, name
-        # Seed the augmentation without disturbing the caller's generator (dropout etc.).
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(sample_seed(self.seed, self.epoch, position))
-            tensor = self.transform(image)
+        finally:
+            torch.set_rng_state(state)
         return tensor, self._target(sample.target)
+
+    def _transform(self, data: bytes) -> torch.Tensor:
+        if isinstance(self.transform, ImagePreset):
+            return self.transform(data)
+        return self.transform(decode_image(data))
 
     def _target(self, target: Target) -> Any:
         if self.num_classes is None:
@@ -78,15 +113,29 @@ class ImageDataset(Dataset):
         return vector
 
 
-class Batch:
-    """A collated batch plus the names of samples that could not be decoded."""
+@dataclass(frozen=True)
+class Normalization:
+    """Per-channel mean and std on the 0–1 scale (the artifact's ``input.mean``/``std``)."""
 
-    def __init__(self, items: list[tuple[Any, Any]]) -> None:
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+class Batch:
+    """A collated batch plus the names of samples that could not be decoded.
+
+    ``images`` are ``uint8`` when ``normalization`` is set (``model_input`` finishes them), else
+    the transform's finished float tensors.
+    """
+
+    def __init__(self, items: list[tuple[Any, Any]],
+                 normalization: Normalization | None = None) -> None:
         good = [(x, y) for x, y in items if x is not None]
         self.bad_names = [y for x, y in items if x is None]
         self.size = len(good)
+        self.normalization = normalization
         if good:
-            self.images = torch.stack([x for x, _ in good])
+            self.images = _stack([x for x, _ in good])
             targets = [y for _, y in good]
             self.targets = (torch.stack(targets) if isinstance(targets[0], torch.Tensor)
                             else torch.as_tensor(targets))
@@ -98,6 +147,34 @@ class Batch:
         self.images = self.images.pin_memory()
         self.targets = self.targets.pin_memory()
         return self
+
+    def model_input(self, device: torch.device, *, channels_last: bool) -> torch.Tensor:
+        """The images on ``device`` as the network takes them: float, normalized.
+
+        The ``uint8`` batch crosses to the device (a quarter of the bytes), is put in the
+        network's memory format there, then converted and normalized with the very functions
+        ``common.preprocessing.eval_transform`` applies to single images, so the numbers are
+        the same.
+        """
+        images = self.images.to(device, non_blocking=True)
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        if self.normalization is None:
+            return images
+        images = F.to_dtype(images, torch.float32, scale=True)
+        return F.normalize(images, list(self.normalization.mean),
+                           list(self.normalization.std), inplace=True)
+
+
+def _stack(images: list[torch.Tensor]) -> torch.Tensor:
+    first = images[0]
+    if get_worker_info() is None:
+        return torch.stack(images)
+    # In a loader worker: build the batch in shared memory at once. Stacking into ordinary
+    # memory would make the hand-over to the training process copy it again.
+    storage = first._typed_storage()._new_shared(len(images) * first.numel())
+    out = first.new(storage).resize_(len(images), *first.shape)
+    return torch.stack(images, out=out)
 
 
 class EpochSampler(Sampler[int]):

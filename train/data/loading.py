@@ -7,30 +7,33 @@ ranks, since hosts of a ``ShardedByS3Key`` channel may each see only some of the
 
 from __future__ import annotations
 
+import atexit
+import functools
 import logging
 import os
 import signal
+import weakref
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from common.artifact import InputSpec
-from common.preprocessing import eval_transform
 from train.contract import INPUT_MODE_PIPE, TrainingEnv
 from train.data.base import Reader, StreamReader
 from train.data.channels import TEST_NAMES, TRAIN_NAMES, VALIDATION_NAMES, find_channel
 from train.data.dataset import Batch, EpochSampler, ImageDataset
+from train.data.decode import fast_jpeg_available
 from train.data.folder import ImageFolderReader
 from train.data.readers import create_reader, select_format
 from train.data.splits import SplitFolders, check_no_duplicate_split, find_split_folders
 from train.data.stream import StreamSampler
 from train.errors import UserError
 from train.hyperparameters import Hyperparameters
-from train.transforms import train_transform
+from train.transforms import train_transform, validation_transform
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,8 @@ class Split:
     dataset: Dataset[Any]  # with set_epoch(epoch)
     sampler: EpochSampler | StreamSampler
     collate_fn: Callable[[list[Any]], Any] | None = Batch
+    # make_loader's loaders, kept with the split: their workers live as long as it does.
+    loaders: dict[tuple, DataLoader] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def streamed(self) -> bool:
@@ -114,8 +119,9 @@ def load_data(env: TrainingEnv, params: Hyperparameters, spec: InputSpec, seed: 
             reader = create_reader(env, channel, params, class_names, shard=shard(channel))
         if isinstance(reader, Reader):
             log.info("channel %s: %d images", channel, len(reader))
-        return _split(channel, reader, eval_transform(spec), seed=seed, num_classes=num_classes,
-                      shuffle=False, shuffle_buffer=0, shard=shard(channel))
+        return _split(channel, reader, validation_transform(spec), seed=seed,
+                      num_classes=num_classes, shuffle=False, shuffle_buffer=0,
+                      shard=shard(channel))
 
     return Data(class_names, train, optional(VALIDATION_NAMES, "validation"),
                 optional(TEST_NAMES, "test"), multi_label=params.multi_label,
@@ -185,22 +191,71 @@ def default_num_workers(cuda: bool, processes: int = 1) -> int:
     return min(8, cores) if cuda else min(8, cores // 4)
 
 
-def _ignore_sigterm(_worker_id: int) -> None:
-    # SIGTERM to the process group must reach the trainer, which checkpoints and stops the
-    # workers itself; a worker dying first would turn a clean stop into a crash.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+def _keep_group_signals_away(_worker_id: int) -> None:
+    # A SIGTERM sent to the trainer's process group must reach only the trainer, which
+    # checkpoints and then stops the workers itself; a worker dying first would turn a clean
+    # stop into a crash. In a process group of its own a worker misses group signals, while a
+    # SIGTERM sent to it directly (multiprocessing's clean-up at exit) still ends it. (Ignoring
+    # SIGTERM instead made an exiting trainer wait forever for persistent workers.)
+    os.setpgid(0, 0)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def make_loader(split: Split, batch_size: int, num_workers: int, pin_memory: bool) -> DataLoader:
-    return DataLoader(
-        split.dataset,
-        batch_size=batch_size,
-        sampler=split.sampler,
-        num_workers=num_workers,
-        collate_fn=split.collate_fn,
-        pin_memory=pin_memory,
-        worker_init_fn=_ignore_sigterm,
-        # Its own generator: creating an iterator must not consume the global RNG, or a
-        # resumed job's dropout masks would differ from an uninterrupted one.
-        generator=torch.Generator().manual_seed(0),
-    )
+    """The split's loader; the same one for the same settings, epoch after epoch.
+
+    For an ``ImageDataset`` its worker processes persist: starting and stopping them every
+    epoch cost 5–6 % of the images/s on 1,000-image epochs on 2 cores
+    (bench/results/data_peers.md). They read the epoch from the dataset's shared memory and
+    take indexes from the sampler in this process, so ``set_epoch`` on both still decides the
+    order and the augmentation. Other datasets keep their epoch in the process, so their
+    workers are started anew every epoch.
+    """
+    key = (batch_size, num_workers, pin_memory)
+    loader = split.loaders.get(key)
+    if loader is None:
+        images = isinstance(split.dataset, ImageDataset)
+        persistent = images and num_workers > 0
+        collate = split.collate_fn
+        if images and collate is Batch:
+            collate = functools.partial(Batch, normalization=split.dataset.normalization)
+        loader = DataLoader(
+            split.dataset,
+            batch_size=batch_size,
+            sampler=split.sampler,
+            num_workers=num_workers,
+            collate_fn=collate,
+            pin_memory=pin_memory,
+            worker_init_fn=_keep_group_signals_away,
+            persistent_workers=persistent,
+            # Its own generator: creating an iterator must not consume the global RNG, or a
+            # resumed job's dropout masks would differ from an uninterrupted one.
+            generator=torch.Generator().manual_seed(0),
+        )
+        split.loaders[key] = loader
+        if persistent:
+            atexit.register(_stop_workers, weakref.ref(loader))
+        if images:
+            log.info("channel %s: %s, %s batches, JPEG decoding by %s", split.channel,
+                     f"{num_workers} loader worker processes for the whole job" if num_workers
+                     else "decoding in the training process (num_workers=0)",
+                     "uint8" if split.dataset.normalization else "float32",
+                     "simplejpeg" if fast_jpeg_available() else "Pillow")
+    return loader
+
+
+def stop_workers(split: Split) -> None:
+    """Stop the worker processes of the split's loaders now rather than at exit."""
+    for loader in split.loaders.values():
+        _stop_workers(weakref.ref(loader))
+
+
+def _stop_workers(loader_ref: weakref.ref) -> None:
+    # At exit, stop the workers the orderly way (their queues drained and closed) before
+    # multiprocessing's clean-up terminates them; registered after torch's own exit hook,
+    # this runs before it.
+    loader = loader_ref()
+    iterator = getattr(loader, "_iterator", None)
+    if iterator is not None:
+        iterator._shutdown_workers()
+        loader._iterator = None
