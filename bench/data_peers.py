@@ -76,6 +76,7 @@ EPOCHS = 3
 CPU = torch.device("cpu")
 
 sys.path.insert(0, str(BENCH))
+from machine import cpu_model  # noqa: E402
 from photos import write_photo_folder  # noqa: E402
 
 
@@ -335,7 +336,7 @@ def main() -> None:
                                                  "pack_identical")}})
     result = {
         "date": time.strftime("%Y-%m-%d"),
-        "machine": {"cpus": len(os.sched_getaffinity(0)), "processor": _processor(),
+        "machine": {"cpus": len(os.sched_getaffinity(0)), "processor": cpu_model(),
                     "platform": platform.platform(), "python": platform.python_version(),
                     "torch": torch.__version__, "load_average": load},
         "batch_size": BATCH, "crop": SIZE, "epochs": EPOCHS, "sets": sets,
@@ -344,13 +345,6 @@ def main() -> None:
     (args.out / "data_peers.json").write_text(json.dumps(result, indent=2) + "\n")
     (args.out / "data_peers.md").write_text(to_markdown(result))
     print(f"wrote {args.out / 'data_peers.json'} and {args.out / 'data_peers.md'}")
-
-
-def _processor() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 if __name__ == "__main__":

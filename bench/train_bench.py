@@ -1,14 +1,25 @@
 #!/usr/bin/env python3
-"""Training throughput on this machine: the full pipeline vs. the model step alone.
+"""Training throughput on this machine: the full pipeline vs. the model step alone (CPU).
 
-Three measurements, same model (resnet18), batch size and resolution:
-- ``pipeline``: folder reader → decode → transform → collate → forward/backward/step, as a job;
-- ``model_only``: forward/backward/step on pre-made tensors (the ceiling);
-- ``data_only``: the data pipeline with no model (how fast images can be fed).
-``pipeline / model_only`` is the share of the step speed the data path leaves. Results go to
-bench/results/train.{json,md}. Timings are recorded, never asserted.
+For each image set, with the same model (resnet18), batch size and resolution:
+- ``model_only``: forward/backward/step on pre-made, already normalized float batches (the
+  ceiling: no decoding, no augmentation, no normalization);
+- ``pipeline``: reader → decode → augment (``crop``) → ``uint8`` batch → ``Batch.model_input``
+  (conversion and normalization on the device, here the CPU) → forward/backward/step, exactly
+  as a job runs it, for 0, 1 and 2 loader workers;
+- ``data_only``: the loader alone, no model (how fast images can be fed).
+``pipeline / model_only`` is the share of the step speed the data path leaves. Every rate is
+measured after warm-up batches (the loader's worker processes live for the whole job, so the
+steady state is what an epoch sees); ``model_only`` is measured before and after the pipeline
+runs and the higher value is used. Two sets:
 
-    .venv/bin/python bench/train_bench.py [--size 64] [--batch 32] [--batches 30]
+* ``digits``: the demo's digit PNGs at 64x64 (tiny images: the model step is fast, so the data
+  path's share is the largest it gets);
+* ``photos``: photo-like 500x375 JPEGs at 224x224, as for ImageNet-style transfer learning.
+
+Results go to bench/results/train.{json,md}. Timings are recorded, never asserted.
+
+    flock -x /work/locks/cpu.lock .venv/bin/python bench/train_bench.py
 """
 
 from __future__ import annotations
@@ -16,9 +27,11 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import platform
+import os
+import sys
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import torch
@@ -29,12 +42,20 @@ from common.models import build_classifier
 from common.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 from train.data.dataset import Batch, EpochSampler, ImageDataset
 from train.data.folder import ImageFolderReader
-from train.data.loading import Split, make_loader
+from train.data.loading import Split, default_num_workers, make_loader, stop_workers
 from train.engine import Precision, RunningStats, train_one_epoch
 from train.transforms import train_transform
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
+CPU = torch.device("cpu")
+
+sys.path.insert(0, str(REPO / "bench"))
+from machine import cpu_model  # noqa: E402
+from photos import write_photo_folder  # noqa: E402
+
+# name → (image size, timed batches, warm-up batches)
+SETS = {"digits": (64, 40, 5), "photos": (224, 10, 2)}
 
 
 def _digits(out: Path, size: int) -> Path:
@@ -45,93 +66,162 @@ def _digits(out: Path, size: int) -> Path:
     return out / "train"
 
 
-def _step_rate(batches: list[Batch] | torch.utils.data.DataLoader, n_images: int) -> float:
+def _photos(out: Path, count: int) -> Path:
+    write_photo_folder(out / "train", count, [f"class{i}" for i in range(10)],
+                       mixed_sizes=False)
+    return out / "train"
+
+
+def _batches(split: Split, batch: int, workers: int) -> Iterator[Batch]:
+    """The split's batches, epoch after epoch, through the job's (persistent) loader."""
+    epoch = 0
+    while True:
+        split.dataset.set_epoch(epoch)
+        split.sampler.set_epoch(epoch)
+        yield from make_loader(split, batch, workers, pin_memory=False)
+        epoch += 1
+
+
+def _take(batches: Iterator[Batch], n: int) -> list[Batch]:
+    return [next(batches) for _ in range(n)]
+
+
+class _Timed:
+    """Yields ``warmup`` batches, then starts the clock and yields ``n`` more."""
+
+    def __init__(self, batches: Iterable[Batch], warmup: int, n: int) -> None:
+        self.batches, self.warmup, self.n = iter(batches), warmup, n
+        self.start = 0.0
+        self.images = 0
+
+    def __iter__(self) -> Iterator[Batch]:
+        for _ in range(self.warmup):
+            yield next(self.batches)
+        self.start = time.perf_counter()
+        for _ in range(self.n):
+            batch = next(self.batches)
+            self.images += batch.size
+            yield batch
+
+    @property
+    def rate(self) -> float:
+        return self.images / (time.perf_counter() - self.start)
+
+
+def _step_rate(batches: Iterable[Batch], warmup: int, n: int, classes: int) -> float:
     torch.manual_seed(0)
-    model = build_classifier("resnet", 18, 10)
+    model = build_classifier("resnet", 18, classes)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    start = time.perf_counter()
-    train_one_epoch(model=model, batches=batches, optimizer=optimizer,
-                    criterion=nn.CrossEntropyLoss(), precision=Precision(torch.device("cpu"),
-                                                                         None),
+    timed = _Timed(batches, warmup, n)
+    train_one_epoch(model=model, batches=timed, optimizer=optimizer,
+                    criterion=nn.CrossEntropyLoss(), precision=Precision(CPU, None),
                     scaler=None, stats=RunningStats(), epoch=0, top_k=None,
                     channels_last=False, on_bad=lambda names: None, should_stop=lambda: False)
-    return n_images / (time.perf_counter() - start)
+    return timed.rate
+
+
+def _premade(split: Split, batch: int) -> Batch:
+    """One batch as the model takes it (normalized float), standing in for every batch."""
+    loaded = next(_batches(split, batch, 0))
+    premade = Batch([])
+    premade.images = loaded.model_input(CPU, channels_last=False)
+    premade.targets, premade.size = loaded.targets, loaded.size
+    return premade
+
+
+def bench_set(name: str, root: Path, size: int, batch: int, n: int, warmup: int,
+              workers: list[int]) -> dict:
+    spec = InputSpec(3, size, size, size, IMAGENET_MEAN, IMAGENET_STD)
+    reader = ImageFolderReader(root, "train")
+    classes = len(reader.class_names or [])
+
+    def split() -> Split:
+        dataset = ImageDataset(reader, train_transform(spec, "crop"), seed=0)
+        return Split("train", dataset, EpochSampler(len(dataset), shuffle=True, seed=0))
+
+    premade = _premade(split(), batch)
+    model_only = [_step_rate([premade] * (warmup + n), warmup, n, classes)]
+    rows = []
+    for count in workers:
+        loading = split()
+        data = _Timed(_batches(loading, batch, count), warmup, n * 4)
+        for b in data:
+            b.model_input(CPU, channels_last=False)
+        stop_workers(loading)
+        training = split()
+        pipeline = _step_rate(_batches(training, batch, count), warmup, n, classes)
+        stop_workers(training)
+        rows.append({"workers": count, "pipeline": round(pipeline, 1),
+                     "data_only": round(data.rate, 1)})
+        print(f"{name}: {count} workers: pipeline {pipeline:.1f}, data alone "
+              f"{data.rate:.1f} images/s", flush=True)
+    model_only.append(_step_rate([premade] * (warmup + n), warmup, n, classes))
+    ceiling = max(model_only)
+    for r in rows:
+        r["pipeline_vs_model_only"] = round(r["pipeline"] / ceiling, 3)
+    print(f"{name}: model step alone {model_only} images/s", flush=True)
+    return {"set": name, "image_size": size, "images": len(reader), "batch": batch,
+            "timed_batches": n, "warmup_batches": warmup,
+            "model_only": [round(v, 1) for v in model_only], "rows": rows}
+
+
+def to_markdown(result: dict) -> str:
+    m = result["machine"]
+    default = result["default_workers"]
+    lines = ["# Training throughput (CPU)", "",
+             f"Measured {result['date']} with `bench/train_bench.py` on {m['cpus']} CPU cores "
+             f"({m['processor']}), torch {m['torch']} with {m['threads']} threads, under the "
+             f"exclusive CPU lock (load average at start {m['load_average']}). resnet18, "
+             "SGD, `crop` augmentation, batches of "
+             f"{result['sets'][0]['batch']}. The model step alone runs on pre-made normalized "
+             "float batches (the higher of a run before and one after the pipeline runs); "
+             "the full pipeline includes reading, decoding, augmenting, the uint8 hand-over "
+             "and the conversion and normalization on the device. Rates are measured after "
+             "warm-up batches: the loader's worker processes persist for the whole job. "
+             f"Default loader workers on this machine (no GPU): {default}.", ""]
+    for s in result["sets"]:
+        ceiling = max(s["model_only"])
+        lines += [f"## {s['set']}: {s['images']} images at {s['image_size']}x"
+                  f"{s['image_size']}, {s['timed_batches']} timed batches", "",
+                  f"Model step alone: {ceiling:.1f} images/s.", "",
+                  "| loader workers | full pipeline, images/s | share of the model-only rate "
+                  "| data alone, images/s |",
+                  "| ---: | ---: | ---: | ---: |"]
+        for r in s["rows"]:
+            mark = " (default)" if r["workers"] == default else ""
+            lines.append(f"| {r['workers']}{mark} | {r['pipeline']:.1f} | "
+                         f"{100 * r['pipeline_vs_model_only']:.1f} % | {r['data_only']:.1f} |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--batches", type=int, default=30)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-
-    spec = InputSpec(3, args.size, args.size, args.size, IMAGENET_MEAN, IMAGENET_STD)
-    n_images = args.batch * args.batches
+    load = [round(v, 2) for v in os.getloadavg()]
+    sets = []
     with tempfile.TemporaryDirectory() as tmp:
-        root = _digits(Path(tmp), args.size)
-        reader = ImageFolderReader(root, "train")
-        dataset = ImageDataset(reader, train_transform(spec, "crop"), seed=0)
-        sampler = EpochSampler(len(dataset), shuffle=True, seed=0)
-        split = Split("train", dataset, sampler)
-
-        def loader() -> list[Batch]:
-            batches = []
-            for batch in make_loader(split, args.batch, args.workers, pin_memory=False):
-                batches.append(batch)
-                if len(batches) == args.batches:
-                    break
-            return batches
-
-        start = time.perf_counter()
-        loaded = loader()
-        data_only = sum(b.size for b in loaded) / (time.perf_counter() - start)
-
-        torch.manual_seed(0)
-        premade = [loaded[0]] * args.batches
-        model_only = _step_rate(premade, n_images)
-        pipeline = _step_rate(_Limited(make_loader(split, args.batch, args.workers, False),
-                                       args.batches), n_images)
-
+        for name in args.sets:
+            size, n, warmup = SETS[name]
+            root = (_digits(Path(tmp) / name, size) if name == "digits"
+                    else _photos(Path(tmp) / name, 640))
+            sets.append(bench_set(name, root, size, args.batch, n, warmup, args.workers))
+    cpus = len(os.sched_getaffinity(0))
     result = {
-        "machine": {"cpus": torch.get_num_threads(), "processor": platform.processor(),
-                    "torch": torch.__version__},
-        "config": {"model": "resnet18", "image_size": args.size, "batch": args.batch,
-                   "batches": args.batches, "loader_workers": args.workers,
-                   "augmentation": "crop"},
-        "images_per_second": {"pipeline": round(pipeline, 1), "model_only": round(model_only, 1),
-                              "data_only": round(data_only, 1)},
-        "pipeline_vs_model_only": round(pipeline / model_only, 3),
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": {"cpus": cpus, "processor": cpu_model(), "torch": torch.__version__,
+                    "threads": torch.get_num_threads(), "load_average": load},
+        "default_workers": default_num_workers(False),
+        "sets": sets,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "train.json").write_text(json.dumps(result, indent=2) + "\n")
-    rates = result["images_per_second"]
-    (RESULTS / "train.md").write_text(
-        "# Training throughput (CPU)\n\n"
-        f"resnet18, {args.size}x{args.size}, batch {args.batch}, {args.batches} batches, "
-        f"{args.workers} loader workers, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads.\n\n"
-        "| path | images/s |\n|---|---|\n"
-        f"| full pipeline (decode + augment + step) | {rates['pipeline']} |\n"
-        f"| model step alone (pre-made tensors) | {rates['model_only']} |\n"
-        f"| data pipeline alone (no model) | {rates['data_only']} |\n\n"
-        f"The pipeline reaches {100 * result['pipeline_vs_model_only']:.0f}% of the model-only "
-        "rate.\n"
-    )
-    print(json.dumps(result, indent=2))
-
-
-class _Limited:
-    """The first ``n`` batches of a loader."""
-
-    def __init__(self, loader: torch.utils.data.DataLoader, n: int) -> None:
-        self.loader, self.n = loader, n
-
-    def __iter__(self):
-        for i, batch in enumerate(self.loader):
-            if i == self.n:
-                return
-            yield batch
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "train.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / "train.md").write_text(to_markdown(result))
+    print(f"wrote {args.out / 'train.json'} and {args.out / 'train.md'}")
 
 
 if __name__ == "__main__":
