@@ -3,9 +3,10 @@
 stream), through the training path: read → decode → augment → batch.
 
 Each configuration runs whole epochs of ``train.data`` (reader, ``ImageDataset`` with the
-``crop`` augmentation, ``EpochSampler`` or ``StreamSampler``, ``DataLoader`` with the ``Batch``
-collate) and reports images per second of the best of ``--repeats`` epochs (the first epoch of
-each also warms the page cache). Two image sets:
+``crop`` augmentation, ``EpochSampler`` or ``StreamSampler``, the job's ``make_loader`` with its
+persistent workers) and reports images per second of the ``uint8`` batches, best of
+``--repeats`` epochs (the first epoch of each also warms the page cache and starts the
+workers). bench/data_peers.py compares the pipeline with MXNet's. Two image sets:
 
 * ``photo``: ``--images`` synthetic 320x256 JPEG photos (quality 90), 8 classes, cropped to 224;
 * ``digits``: the 160 32x32 JPEGs of the reference ``digits_train.rec`` (if present), each
@@ -38,7 +39,7 @@ from train.data.base import Reader, StreamReader
 from train.data.dataset import EpochSampler, ImageDataset
 from train.data.folder import ImageFolderReader
 from train.data.labels import LabelSpec
-from train.data.loading import Split, make_loader
+from train.data.loading import Split, make_loader, stop_workers
 from train.data.pipe import RecordIOStream
 from train.data.rec import RecordFileReader
 from train.data.recordio import RecordWriter, iter_records, pack_image, unpack_image
@@ -86,24 +87,27 @@ def run_epochs(reader: Reader | StreamReader, spec: InputSpec, workers: int, rep
                stream_dir: Path | None) -> float:
     dataset = ImageDataset(reader if isinstance(reader, Reader) else None,
                            train_transform(spec, "crop"), seed=0)
+    sampler: EpochSampler | StreamSampler
+    if isinstance(reader, StreamReader):
+        sampler = StreamSampler(reader, shuffle_buffer=256, seed=0)  # pass N per epoch N
+    else:
+        sampler = EpochSampler(len(dataset), shuffle=True, seed=0)
+    split = Split("bench", dataset, sampler)
     best = 0.0
     for epoch in range(repeats + 1):
-        if isinstance(reader, StreamReader):
+        if isinstance(reader, StreamReader) and epoch:
             assert stream_dir is not None  # one pass per epoch: re-offer the same file
-            if epoch:
-                shutil.copy(stream_dir / "train_0", stream_dir / f"train_{epoch}")
-            sampler = StreamSampler(reader, shuffle_buffer=256, seed=0)
-            sampler.passes = epoch
-        else:
-            sampler = EpochSampler(len(dataset), shuffle=True, seed=0)
+            shutil.copy(stream_dir / "train_0", stream_dir / f"train_{epoch}")
         dataset.set_epoch(epoch)
         sampler.set_epoch(epoch)
-        loader = make_loader(Split("bench", dataset, sampler), BATCH, workers, False)
+        # The job's loader: the same one (and the same worker processes) every epoch.
+        loader = make_loader(split, BATCH, workers, False)
         start = time.perf_counter()
         images = sum(batch.size for batch in loader)
         rate = images / (time.perf_counter() - start)
-        if epoch:  # epoch 0 warms caches and worker start-up paths
+        if epoch:  # epoch 0 warms caches and starts the workers
             best = max(best, rate)
+    stop_workers(split)
     return best
 
 

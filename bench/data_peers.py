@@ -34,6 +34,7 @@ import argparse
 import copy
 import filecmp
 import functools
+import io
 import json
 import os
 import platform
@@ -47,7 +48,9 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
@@ -66,9 +69,11 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 MXNET_PY = BENCH / ".venv-mxnet/bin/python"
 DALI_PY = BENCH / ".venv-dali/bin/python"
+SIMD_PY = BENCH / ".venv-simd/bin/python"
 PEER_PINS = {
     MXNET_PY: ["mxnet==1.9.1", "numpy==1.23.5", "opencv-python-headless==4.8.1.78"],
     DALI_PY: ["nvidia-dali-cuda130==2.4.0", "numpy==2.2.6"],
+    SIMD_PY: ["pillow-simd==12.1.1.post0"],  # built from source: needs a C compiler
 }
 BATCH = 32
 SIZE = 224
@@ -77,7 +82,7 @@ CPU = torch.device("cpu")
 
 sys.path.insert(0, str(BENCH))
 from machine import cpu_model  # noqa: E402
-from photos import write_photo_folder  # noqa: E402
+from photos import photo_jpeg, write_photo_folder  # noqa: E402
 
 
 def setup_peers() -> None:
@@ -273,6 +278,80 @@ def row(pipeline: str, parallelism: str, rate: float, *, peer: bool = False,
             "peer": peer, "ours": ours}
 
 
+# ---- per-image costs of the means (one process, one thread) --------------------------------
+
+def _ms(fn: Callable, items: list, repeats: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for item in items:
+            fn(item)
+        best = min(best, (time.perf_counter() - start) / len(items))
+    return round(best * 1e3, 3)
+
+
+def _pil_draft(data: bytes) -> None:
+    image = Image.open(io.BytesIO(data))
+    w, h = image.size
+    image.draft("RGB", (w * SIZE // min(w, h), h * SIZE // min(w, h)))  # 1/2, 1/4, 1/8 only
+    image.convert("RGB")
+
+
+def _torch_resize(pixels: np.ndarray) -> None:
+    v2.functional.resize(torch.from_numpy(pixels).permute(2, 0, 1), [SIZE], antialias=True)
+
+
+def _seed_all(_: object) -> None:
+    torch.manual_seed(12345)
+
+
+def _seed_cpu(_: object) -> None:
+    torch.default_generator.manual_seed(12345)
+
+
+def micro_costs(work: Path) -> list[dict]:
+    """What each candidate means costs per image, in milliseconds."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for width, height in ((500, 375), (1024, 768)):
+        files = []
+        for n in range(30):
+            path = work / "micro" / f"{width}x{height}_{n}.jpg"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(photo_jpeg(rng, width, height))
+            files.append(path)
+        datas = [p.read_bytes() for p in files]
+        pixels = [decode.decode_rgb(d) for d in datas]
+        saved, decode.simplejpeg = decode.simplejpeg, None
+        pillow = _ms(decode.decode_rgb, datas)
+        decode.simplejpeg = saved
+        costs = {
+            "Pillow decode": pillow,
+            "Pillow decode with draft() (DCT scaling by 1/2, 1/4, 1/8)": _ms(_pil_draft, datas),
+            "simplejpeg decode": _ms(lambda d: decode.decode_rgb(d), datas),
+            "simplejpeg decode, DCT-scaled to >= 224 when >= 2x (ours)":
+                _ms(lambda d: decode.decode_rgb(d, SIZE), datas),
+            "resize to 224: torch uint8 antialiased, channels-last view (ours)":
+                _ms(_torch_resize, pixels),
+        }
+        for label, python in (("Pillow", sys.executable), ("pillow-simd", SIMD_PY)):
+            if Path(python).exists():
+                probe = subprocess.run([str(python), str(BENCH / "pillow_simd_probe.py"),
+                                        *map(str, files)], capture_output=True, text=True,
+                                       check=True)
+                got = json.loads(probe.stdout)
+                costs[f"resize to 224: {label} {got['pillow']} (bilinear)"] = got["resize_ms"]
+                if label == "pillow-simd":
+                    costs[f"decode: pillow-simd {got['pillow']} (system libjpeg-turbo)"] = (
+                        got["decode_ms"])
+        costs["seed a sample: torch.manual_seed (every backend)"] = _ms(_seed_all, datas)
+        costs["seed a sample: the CPU generator only (ours)"] = _ms(_seed_cpu, datas)
+        for means, ms in costs.items():
+            rows.append({"image": f"{width}x{height}", "means": means, "ms_per_image": ms})
+            print(f"  {width}x{height} {means:70s} {ms:7.3f} ms", flush=True)
+    return rows
+
+
 # ---- report ---------------------------------------------------------------------------------
 
 def to_markdown(result: dict) -> str:
@@ -306,6 +385,11 @@ def to_markdown(result: dict) -> str:
             lines.append(f"| {r['pipeline']} | {r['parallelism']} | {r['images_per_s']:.1f} "
                          f"| {r['images_per_s'] / best_peer:.2f}x |")
         lines.append("")
+    lines += ["## What each means costs per image (one process, one thread)", "",
+              "| image | means | ms per image |", "| --- | --- | ---: |"]
+    lines += [f"| {r['image']} | {r['means']} | {r['ms_per_image']:.3f} |"
+              for r in result["micro"]]
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -334,12 +418,14 @@ def main() -> None:
             sets.append({"name": name, "title": title, "rows": rows,
                          **{k: data[k] for k in ("images", "classes", "average_kb", "sizes",
                                                  "pack_identical")}})
+        print("per-image costs", flush=True)
+        micro = micro_costs(Path(tmp))
     result = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": {"cpus": len(os.sched_getaffinity(0)), "processor": cpu_model(),
                     "platform": platform.platform(), "python": platform.python_version(),
                     "torch": torch.__version__, "load_average": load},
-        "batch_size": BATCH, "crop": SIZE, "epochs": EPOCHS, "sets": sets,
+        "batch_size": BATCH, "crop": SIZE, "epochs": EPOCHS, "sets": sets, "micro": micro,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "data_peers.json").write_text(json.dumps(result, indent=2) + "\n")

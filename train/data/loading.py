@@ -183,12 +183,17 @@ def default_num_workers(cuda: bool, processes: int = 1) -> int:
     """Loader processes when ``num_workers`` is not set, for each of an instance's
     ``processes`` training processes.
 
-    With a GPU, workers keep it fed: one per core, at most 8. On CPU they compete with the
-    model for the same cores (bench/results/train.md: 0 workers is faster on 2 cores), so only
-    spare cores beyond four get a worker.
+    With a GPU, workers keep it fed: one per core but the training process's own, up to 8 per
+    GPU (one worker decodes and augments 600–800 photo-sized JPEGs a second on this project's
+    CPUs, bench/results/data_peers.md; a ResNet-50 AMP step takes a few thousand a second on
+    a current GPU — not measured here, no GPU). On CPU the workers compete with the model for
+    the same cores (bench/results/train.md), so only spare cores beyond four get a worker.
     """
     cores = len(os.sched_getaffinity(0)) // max(processes, 1)
-    return min(8, cores) if cuda else min(8, cores // 4)
+    if not cuda:
+        return min(8, cores // 4)
+    gpus = max(1, torch.cuda.device_count() // max(processes, 1))
+    return max(1, min(cores - 1, 8 * gpus))
 
 
 def _keep_group_signals_away(_worker_id: int) -> None:
