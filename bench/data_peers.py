@@ -61,7 +61,7 @@ from train.data.base import Reader
 from train.data.dataset import Batch, EpochSampler, ImageDataset
 from train.data.folder import ImageFolderReader
 from train.data.labels import LabelSpec
-from train.data.loading import Split, make_loader
+from train.data.loading import Split, make_loader, stop_workers
 from train.data.rec import RecordFileReader
 from train.transforms import train_transform
 
@@ -83,6 +83,7 @@ CPU = torch.device("cpu")
 sys.path.insert(0, str(BENCH))
 from machine import cpu_model  # noqa: E402
 from photos import photo_jpeg, write_photo_folder  # noqa: E402
+from pillow_simd_probe import per_image_ms  # noqa: E402
 
 
 def setup_peers() -> None:
@@ -187,13 +188,16 @@ def loader_rate(reader: Reader, workers: int, transform: Callable | None = None)
     """As a job runs it: ``make_loader`` every epoch (which keeps one loader and its workers)."""
     dataset = ImageDataset(reader, transform or train_transform(spec(), "crop"), seed=0)
     sampler = EpochSampler(len(dataset), shuffle=True, seed=0)
+    split = Split("bench", dataset, sampler)
 
     def batches(epoch: int) -> Iterable[Batch]:
         dataset.set_epoch(epoch)
         sampler.set_epoch(epoch)
-        return make_loader(Split("bench", dataset, sampler), BATCH, workers, False)
+        return make_loader(split, BATCH, workers, False)
 
-    return timed_epochs(batches)
+    rate = timed_epochs(batches)
+    stop_workers(split)
+    return rate
 
 
 def fresh_workers_rate(reader: Reader, workers: int) -> float:
@@ -280,16 +284,6 @@ def row(pipeline: str, parallelism: str, rate: float, *, peer: bool = False,
 
 # ---- per-image costs of the means (one process, one thread) --------------------------------
 
-def _ms(fn: Callable, items: list, repeats: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for item in items:
-            fn(item)
-        best = min(best, (time.perf_counter() - start) / len(items))
-    return round(best * 1e3, 3)
-
-
 def _pil_draft(data: bytes) -> None:
     image = Image.open(io.BytesIO(data))
     w, h = image.size
@@ -323,16 +317,17 @@ def micro_costs(work: Path) -> list[dict]:
         datas = [p.read_bytes() for p in files]
         pixels = [decode.decode_rgb(d) for d in datas]
         saved, decode.simplejpeg = decode.simplejpeg, None
-        pillow = _ms(decode.decode_rgb, datas)
+        pillow = per_image_ms(decode.decode_rgb, datas)
         decode.simplejpeg = saved
         costs = {
             "Pillow decode": pillow,
-            "Pillow decode with draft() (DCT scaling by 1/2, 1/4, 1/8)": _ms(_pil_draft, datas),
-            "simplejpeg decode": _ms(lambda d: decode.decode_rgb(d), datas),
+            "Pillow decode with draft() (DCT scaling by 1/2, 1/4, 1/8)":
+                per_image_ms(_pil_draft, datas),
+            "simplejpeg decode": per_image_ms(lambda d: decode.decode_rgb(d), datas),
             "simplejpeg decode, DCT-scaled to >= 224 when >= 2x (ours)":
-                _ms(lambda d: decode.decode_rgb(d, SIZE), datas),
+                per_image_ms(lambda d: decode.decode_rgb(d, SIZE), datas),
             "resize to 224: torch uint8 antialiased, channels-last view (ours)":
-                _ms(_torch_resize, pixels),
+                per_image_ms(_torch_resize, pixels),
         }
         for label, python in (("Pillow", sys.executable), ("pillow-simd", SIMD_PY)):
             if Path(python).exists():
@@ -344,8 +339,8 @@ def micro_costs(work: Path) -> list[dict]:
                 if label == "pillow-simd":
                     costs[f"decode: pillow-simd {got['pillow']} (system libjpeg-turbo)"] = (
                         got["decode_ms"])
-        costs["seed a sample: torch.manual_seed (every backend)"] = _ms(_seed_all, datas)
-        costs["seed a sample: the CPU generator only (ours)"] = _ms(_seed_cpu, datas)
+        costs["seed a sample: torch.manual_seed (every backend)"] = per_image_ms(_seed_all, datas)
+        costs["seed a sample: the CPU generator only (ours)"] = per_image_ms(_seed_cpu, datas)
         for means, ms in costs.items():
             rows.append({"image": f"{width}x{height}", "means": means, "ms_per_image": ms})
             print(f"  {width}x{height} {means:70s} {ms:7.3f} ms", flush=True)

@@ -53,9 +53,6 @@ class ImageDataset(Dataset):
         self.num_classes = num_classes
         # In shared memory: loader workers live across epochs and must see the new one.
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
-        #: Loaders made for this dataset by ``train.data.loading.make_loader``, kept so that
-        #: their worker processes serve every epoch.
-        self.loaders: dict[tuple, Any] = {}
 
     @property
     def epoch(self) -> int:
@@ -70,9 +67,6 @@ class ImageDataset(Dataset):
 
     def set_epoch(self, epoch: int) -> None:
         self._epoch.fill_(epoch)
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "loaders": {}}  # a worker needs no loaders
 
     def __len__(self) -> int:
         if self.reader is None:
