@@ -147,14 +147,15 @@ def bench_set(name: str, root: Path, size: int, batch: int, n: int, warmup: int,
         data = _Timed(_batches(loading, batch, count), warmup, n * 4)
         for b in data:
             b.model_input(CPU, channels_last=False)
+        data_only = data.rate
         stop_workers(loading)
         training = split()
         pipeline = _step_rate(_batches(training, batch, count), warmup, n, classes)
         stop_workers(training)
         rows.append({"workers": count, "pipeline": round(pipeline, 1),
-                     "data_only": round(data.rate, 1)})
+                     "data_only": round(data_only, 1)})
         print(f"{name}: {count} workers: pipeline {pipeline:.1f}, data alone "
-              f"{data.rate:.1f} images/s", flush=True)
+              f"{data_only:.1f} images/s", flush=True)
     model_only.append(_step_rate([premade] * (warmup + n), warmup, n, classes))
     ceiling = max(model_only)
     for r in rows:
