@@ -62,8 +62,9 @@ class EngineHyperparameters:
     seed: int | None = hp(None, "int", "Seed every random generator; runs become repeatable.",
                           min=0)
     num_workers: int | None = hp(
-        None, "int", "Data-loading processes per training process (default: one per core, "
-        "at most 8, with a GPU; cores // 4 on CPU).", min=0
+        None, "int", "Data-loading processes per training process, kept for the whole job "
+        "(default with a GPU: one per core but one, at most 8 per GPU; on CPU: cores // 4).",
+        min=0
     )
     checkpoint_frequency: int | None = hp(
         None, "int", "Save a checkpoint every N epochs (default every epoch).", min=1

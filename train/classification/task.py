@@ -189,7 +189,8 @@ class ClassificationTask(Task):
                    ) -> torch.Tensor:
         assert isinstance(meter, RunningStats)
         targets = batch.targets.to(precision.device, non_blocking=True)
-        logits = model(precision.images(batch.images))
+        images = batch.model_input(precision.device, channels_last=precision.channels_last)
+        logits = model(images)
         loss = self.criterion(logits, targets)
         meter.update(loss.detach(), logits.detach().float(), targets, self.params.top_k)
         return loss
@@ -202,7 +203,8 @@ class ClassificationTask(Task):
             if not batch.size:
                 continue
             targets = batch.targets.to(precision.device, non_blocking=True)
-            logits = model(precision.images(batch.images))
+            images = batch.model_input(precision.device, channels_last=precision.channels_last)
+            logits = model(images)
             stats.update(self.criterion(logits, targets), logits.float(), targets,
                          self.params.top_k)
         return stats
