@@ -2,7 +2,8 @@
 """Training step time with SageMaker Debugger's hook (smdebug) and the Profiler vs. without.
 
 Same model (resnet18), batch size, resolution and pre-made tensors (no data loading), the
-job's own loop (``train.engine.train_one_epoch``) and instrumentation (``Instruments.create``
+training engine's step (forward, loss, backward, optimizer step) and instrumentation
+(``Instruments.create``
 reading the config files SageMaker writes into a temporary ``/opt/ml``-style tree, then
 ``train_mode()``, ``after_step()`` after every batch, ``close()``), side by side:
 
@@ -60,7 +61,6 @@ from train.contract import (
 from train.data.dataset import Batch
 from train.debugger import Instruments
 from train.debugger.config import StepWindow
-from train.engine import Precision, RunningStats, train_one_epoch
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -151,7 +151,7 @@ class _StepClock:
         self._sync()
         self._last = time.perf_counter()
 
-    def __call__(self, stats: RunningStats) -> None:
+    def __call__(self) -> None:
         self.instruments.after_step()
         self._sync()
         self.ms.append(1000.0 * (time.perf_counter() - self._last))
@@ -180,11 +180,18 @@ def measure(steps: int, args: argparse.Namespace, batches: list[Batch], device: 
     criterion = nn.CrossEntropyLoss()
 
     def epoch(n: int, clock: _StepClock | None) -> None:
-        train_one_epoch(model=model, batches=_first(batches, n), optimizer=optimizer,
-                        criterion=criterion, precision=Precision(device, None), scaler=None,
-                        stats=RunningStats(), epoch=0, top_k=None,
-                        channels_last=channels_last, on_bad=lambda names: None,
-                        should_stop=lambda: False, after_batch=clock)
+        """The engine's training step (forward, loss, backward, step), then the clock."""
+        model.train()
+        for batch in _first(batches, n):
+            images = batch.images
+            if channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            loss = criterion(model(images), batch.targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if clock is not None:
+                clock()
 
     epoch(args.warmup, None)
     with tempfile.TemporaryDirectory(prefix="sm-vision-debugger-bench-") as tmp:

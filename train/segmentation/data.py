@@ -193,7 +193,13 @@ def check_sample(image: Path | bytes, mask: Path | bytes, colors: ColorMap, tabl
     except Exception as exc:
         raise UserError(f"image {image_name} cannot be read ({exc}); replace or remove it"
                         ) from exc
-    values = read_mask(mask, colors, mask_name)
+    check_decoded(size, read_mask(mask, colors, mask_name), table, num_classes, image_name,
+                  mask_name)
+
+
+def check_decoded(size: tuple[int, int], values: np.ndarray, table: np.ndarray,
+                  num_classes: int, image_name: str, mask_name: str) -> None:
+    """``check_sample`` on an image's size and a mask already decoded."""
     if (values.shape[1], values.shape[0]) != size:
         raise UserError(
             f"annotation {mask_name} is {values.shape[1]}x{values.shape[0]} but its image "

@@ -11,10 +11,11 @@ the job then needs the hyperparameter ``attribute_names`` (the list given to the
 the records (``train.data.pipe.StreamedAttributes``). Without it the PNGs must hold class
 indices (P or L mode).
 
-Nothing is read before training: every pair is checked as it streams past (image readable,
-mask of the same size, classes below ``num_classes`` or 255, after the label map), in the
-training process, and a bad one fails the job naming the sample. The built-in's four-channel
-layout (``train`` + ``train_annotation``) is folders of files and needs File mode.
+Nothing is read before training: every pair is checked where it is decoded anyway, in the loader
+workers (image readable, mask of the same size, classes below ``num_classes`` or 255, after the
+label map; ``train.segmentation.dataset``), and a bad one fails the job naming the sample. The
+built-in's four-channel layout (``train`` + ``train_annotation``) is folders of files and needs
+File mode.
 
 ``load_channel`` picks: a Pipe-mode channel becomes a ``SegmentationStream``, any other a
 checked ``Split`` (``train.segmentation.data.load_split``).
@@ -44,7 +45,7 @@ from train.data.pipe import (
     streamed_attributes,
 )
 from train.errors import UserError
-from train.segmentation.data import Split, check_sample, label_map_for, load_split
+from train.segmentation.data import Split, label_map_for, load_split
 from train.segmentation.manifest import LABEL_REF_SUFFIX, ColorMap, color_map
 
 log = logging.getLogger(__name__)
@@ -54,12 +55,15 @@ EXAMPLE = '["source-ref", "<job>-ref", "<job>-ref-metadata"]'
 
 @dataclass(frozen=True)
 class StreamedPair:
-    """One manifest line as streamed: the photo's and the label PNG's bytes."""
+    """One manifest line as streamed: the photo's and the label PNG's bytes, and how errors
+    name them (attribute, FIFO, sample number and byte offset)."""
 
     name: str
     image: bytes
     mask: bytes
     colors: ColorMap = ()
+    image_name: str = ""
+    mask_name: str = ""
 
 
 class SegmentationStream(FifoStream[StreamedPair]):
@@ -92,11 +96,9 @@ class SegmentationStream(FifoStream[StreamedPair]):
                 name = attributes.names[self.metadata_index]
                 colors = color_map(attribute_json(group[self.metadata_index], name, where),
                                    where)
-            check_sample(group[0], group[label_index], colors, self.table, self.num_classes,
-                         image_name=f"{attributes.image!r} of {where}",
-                         mask_name=f"{attributes.label!r} of {where}")
             yield StreamedPair(f"{source} sample {number}", group[0], group[label_index],
-                               colors)
+                               colors, image_name=f"{attributes.image!r} of {where}",
+                               mask_name=f"{attributes.label!r} of {where}")
 
 
 def open_stream(env: TrainingEnv, split: str, num_classes: int, wait_seconds: float,

@@ -34,7 +34,7 @@ from train.precision import Precision
 from train.pretrained import WEIGHTS_CHANNEL, load_imagenet_weights
 from train.segmentation import hyperparameters, metrics
 from train.segmentation.data import IGNORE_INDEX, Split
-from train.segmentation.dataset import SegmentationDataset
+from train.segmentation.dataset import BadPair, SegmentationDataset, collate
 from train.segmentation.hyperparameters import SegmentationHyperparameters
 from train.segmentation.optim import build_optimizer, build_scheduler
 from train.segmentation.pipe import SegmentationStream, load_channel
@@ -170,6 +170,13 @@ class SegmentationTask(Task):
                                                        ignore_index=IGNORE_INDEX)
         return loss
 
+    def batch_size(self, batch: Any) -> int:
+        return 0 if isinstance(batch, BadPair) else len(batch[0])
+
+    def observe(self, batch: Any) -> None:
+        if isinstance(batch, BadPair):  # a streamed pair failed its check in a loader worker
+            batch.raise_error()
+
     def train_step(self, model: nn.Module, batch: Any, meter: Meter, precision: Precision
                    ) -> torch.Tensor:
         assert isinstance(meter, metrics.LossMeter)
@@ -184,7 +191,9 @@ class SegmentationTask(Task):
         """The confusion matrix; the loss is applied too, so that the debugger hook records
         the validation loss (its EVAL curve)."""
         cm = metrics.ConfusionMatrix(self.num_classes)
-        for images, target in batches:
+        for batch in batches:
+            self.observe(batch)
+            images, target = batch
             logits = model(precision.images(images))["out"]
             self._criterion(logits, target.to(precision.device))
             cm.update(target, logits.argmax(1))
@@ -228,7 +237,7 @@ def _split(name: str, data: Split | SegmentationStream,
            train: bool) -> LoaderSplit:
     """The engine's view of a split: dataset, this rank's sampler, default collation."""
     if isinstance(data, SegmentationStream):  # sharded by the stream itself
-        dataset = SegmentationDataset(None, data.table, transform, ctx.seed)
+        dataset = SegmentationDataset(None, data.table, transform, ctx.seed, data.num_classes)
         sampler: EpochSampler | StreamSampler = StreamSampler(
             data, shuffle_buffer=shuffle_buffer, seed=ctx.seed)
     else:
@@ -236,4 +245,4 @@ def _split(name: str, data: Split | SegmentationStream,
         index, count = ctx.shard(name)
         sampler = EpochSampler(len(data.pairs), shuffle=train, seed=ctx.seed, rank=index,
                                num_replicas=count, pad=train)
-    return LoaderSplit(name, dataset, sampler, collate_fn=None)
+    return LoaderSplit(name, dataset, sampler, collate_fn=collate)
