@@ -10,9 +10,9 @@ For each image set, with the same model (resnet18), batch size and resolution:
 - ``data_only``: the loader alone, no model (how fast images can be fed).
 ``pipeline / model_only`` is the share of the step speed the data path leaves. Every rate is
 measured after warm-up batches (the loader's worker processes live for the whole job, so the
-steady state is what an epoch sees); ``model_only`` is measured before, between and after
-the pipeline runs, each pipeline rate is the best of ``--repeats`` runs, and the best values
-are compared (other work on the machine only ever slows a run down). Two sets:
+steady state is what an epoch sees). The machine's speed drifts by several per cent from run to
+run, more than the differences measured: each pipeline run follows a model-only run, and the
+share is the median over ``--repeats`` such pairs of their ratio. Two sets:
 
 * ``digits``: the demo's digit PNGs at 64x64 (tiny images: the model step is fast, so the data
   path's share is the largest it gets);
@@ -29,6 +29,7 @@ import argparse
 import importlib.util
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -148,31 +149,33 @@ def bench_set(name: str, root: Path, size: int, batch: int, n: int, warmup: int,
     def model_only() -> float:
         return _step_rate([premade] * (warmup + n), warmup, n, classes)
 
-    # Other work on a shared machine only ever slows a run down: every rate is the best of
-    # ``repeats`` runs, and the model-only runs are spread between the pipeline runs.
+    # The machine's speed drifts by several per cent between runs: each pipeline run is paired
+    # with a model-only run right before it, and the share is the median of the pairs' ratios.
     ceiling_runs = []
     rows = []
     for count in workers:
-        ceiling_runs.append(model_only())
         loading = split()
         data = _Timed(_batches(loading, batch, count), warmup, n * 4)
         for b in data:
             b.model_input(CPU, channels_last=False)
         data_only = data.rate
         stop_workers(loading)
-        training = split()
-        pipeline = max(_step_rate(_batches(training, batch, count), warmup, n, classes)
-                       for _ in range(repeats))
-        stop_workers(training)
+        pairs = []
+        for _ in range(repeats):
+            ceiling_runs.append(model_only())
+            training = split()
+            pairs.append((ceiling_runs[-1],
+                          _step_rate(_batches(training, batch, count), warmup, n, classes)))
+            stop_workers(training)
+        ratios = sorted(pipeline / model for model, pipeline in pairs)
+        pipeline = statistics.median(p for _, p in pairs)
         rows.append({"workers": count, "pipeline": round(pipeline, 1),
-                     "data_only": round(data_only, 1)})
+                     "data_only": round(data_only, 1),
+                     "pipeline_vs_model_only": round(statistics.median(ratios), 3),
+                     "pair_ratios": [round(r, 3) for r in ratios]})
         print(f"{name}: {count} workers: pipeline {pipeline:.1f}, data alone "
-              f"{data_only:.1f} images/s", flush=True)
-    ceiling_runs.append(model_only())
-    ceiling = max(ceiling_runs)
+              f"{data_only:.1f} images/s, paired ratios {rows[-1]['pair_ratios']}", flush=True)
     model_only_rates = ceiling_runs
-    for r in rows:
-        r["pipeline_vs_model_only"] = round(r["pipeline"] / ceiling, 3)
     print(f"{name}: model step alone {model_only_rates} images/s", flush=True)
     return {"set": name, "image_size": size, "images": len(reader), "batch": batch,
             "timed_batches": n, "warmup_batches": warmup, "repeats": repeats,
@@ -188,25 +191,30 @@ def to_markdown(result: dict) -> str:
              f"exclusive CPU lock (load average at start {m['load_average']}). resnet18, "
              "SGD, `crop` augmentation, batches of "
              f"{result['sets'][0]['batch']}. The model step alone runs on pre-made normalized "
-             "float batches (the best of runs before, between and after the pipeline runs; "
-             "each pipeline rate is the best of "
-             f"{result['sets'][0]['repeats']} runs: other work only ever slows a run down); "
+             f"float batches. Each of {result['sets'][0]['repeats']} pipeline runs per worker "
+             "count follows a model-only run, and the share is the median of those pairs' "
+             "ratios (the machine's speed drifts by several per cent between runs); rates are "
+             "medians; "
              "the full pipeline includes reading, decoding, augmenting, the uint8 hand-over "
              "and the conversion and normalization on the device. Rates are measured after "
              "warm-up batches: the loader's worker processes persist for the whole job. "
              f"Default loader workers on this machine (no GPU): {default}.", ""]
     for s in result["sets"]:
-        ceiling = max(s["model_only"])
+        ceiling = statistics.median(s["model_only"])
         lines += [f"## {s['set']}: {s['images']} images at {s['image_size']}x"
                   f"{s['image_size']}, {s['timed_batches']} timed batches", "",
-                  f"Model step alone: {ceiling:.1f} images/s.", "",
+                  f"Model step alone: {ceiling:.1f} images/s (median of "
+                  f"{len(s['model_only'])} runs, {min(s['model_only']):.1f}–"
+                  f"{max(s['model_only']):.1f}).", "",
                   "| loader workers | full pipeline, images/s | share of the model-only rate "
-                  "| data alone, images/s |",
-                  "| ---: | ---: | ---: | ---: |"]
+                  "(median of pairs) | every pair's share | data alone, images/s |",
+                  "| ---: | ---: | ---: | --- | ---: |"]
         for r in s["rows"]:
             mark = " (default)" if r["workers"] == default else ""
+            pairs = ", ".join(f"{100 * v:.1f}" for v in r["pair_ratios"])
             lines.append(f"| {r['workers']}{mark} | {r['pipeline']:.1f} | "
-                         f"{100 * r['pipeline_vs_model_only']:.1f} % | {r['data_only']:.1f} |")
+                         f"{100 * r['pipeline_vs_model_only']:.1f} % | {pairs} | "
+                         f"{r['data_only']:.1f} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -215,7 +223,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--repeats", type=int, default=2, help="pipeline runs; best counts")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="pairs of model-only and pipeline runs per worker count")
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()

@@ -121,7 +121,7 @@ def test_sigterm_on_one_host_stops_both_with_one_checkpoint_then_resumes(digits_
     single = make_opt_ml(tmp_path / "single", {**FAST_HYPERPARAMETERS, "epochs": "6",
                                                "mini_batch_size": "4"}, _channels(digits_small))
     shutil.copytree(first / "checkpoints", single / "checkpoints")
-    alone = run_train(single)
+    alone = run_train(single, timeout=600)
     assert alone.returncode == 0, alone.log[-3000:]
     assert "resuming from checkpoint" in alone.log
     # ... and on the two hosts, each of which lost its output/failure.
@@ -130,6 +130,26 @@ def test_sigterm_on_one_host_stops_both_with_one_checkpoint_then_resumes(digits_
     assert "resuming from checkpoint" in again[0].log
     assert all(sorted(p.name for p in (b / "output").iterdir()) == ["success"]
                for b in (first, second))
+
+
+def test_two_hosts_resume_a_one_host_jobs_checkpoint(digits_small, tmp_path):
+    """The reverse of the test above: a job on one host checkpoints after epoch 0 of 2; the
+    same job on two hosts (each with a copy of the checkpoint channel, as SageMaker restores
+    it) resumes at epoch 1 and finishes with one model."""
+    hps = {**FAST_HYPERPARAMETERS, "mini_batch_size": "4"}
+    one = make_opt_ml(tmp_path / "one", {**hps, "epochs": "1"}, _channels(digits_small))
+    assert run_train(one, timeout=600).returncode == 0
+    assert checkpoint.load(one / "checkpoints")["world"] == 1
+    bases = make_hosts(tmp_path / "two", 2, {**hps, "epochs": "2"}, _channels(digits_small))
+    for base in bases:
+        shutil.copytree(one / "checkpoints", base / "checkpoints")
+    hosts = start_hosts(bases, **ENV)
+    assert wait_all(hosts, 600) == [0, 0], hosts[0].log[-3000:] + hosts[1].log[-3000:]
+    assert "resuming from checkpoint" in hosts[0].log and "at epoch 1" in hosts[0].log
+    assert "Epoch[0] Validation-accuracy=" not in hosts[0].log
+    assert "Epoch[1] Validation-accuracy=" in hosts[0].log
+    assert checkpoint.load(bases[0] / "checkpoints")["world"] == 2
+    assert not (bases[1] / "model" / "model.safetensors").exists()
 
 
 def test_segmentation_on_two_hosts_with_syncbn(seg_data, tmp_path):
