@@ -26,7 +26,6 @@ Results go to bench/results/train.{json,md}. Timings are recorded, never asserte
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import statistics
@@ -51,19 +50,18 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 CPU = torch.device("cpu")
 
-sys.path.insert(0, str(REPO / "bench"))
+sys.path[:0] = [str(REPO / "bench"), str(REPO)]
 from machine import cpu_model  # noqa: E402
 from photos import write_photo_folder  # noqa: E402
+
+from tests.conftest import load_local_test_script  # noqa: E402 - the demo's digits
 
 # name → (image size, timed batches, warm-up batches)
 SETS = {"digits": (64, 40, 5), "photos": (224, 10, 2)}
 
 
 def _digits(out: Path, size: int) -> Path:
-    spec = importlib.util.spec_from_file_location("digits", REPO / "local_test/digits_data.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    module.build(out, size=size, seed=0)
+    load_local_test_script("digits_data").build(out, size=size, seed=0)
     return out / "train"
 
 

@@ -95,10 +95,9 @@ def make_opt_ml(
     return root
 
 
-@dataclass
-class TrainResult:
-    returncode: int
-    log: str
+class JobOutput:
+    """A job's status files, under ``self.base`` (its /opt/ml)."""
+
     base: Path
 
     @property
@@ -109,6 +108,13 @@ class TrainResult:
     @property
     def succeeded(self) -> bool:
         return (self.base / "output" / "success").exists()
+
+
+@dataclass
+class TrainResult(JobOutput):
+    returncode: int
+    log: str
+    base: Path
 
 
 def train_env(base: Path, **extra: str) -> dict[str, str]:

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import BIN, make_opt_ml, stop_process, train_env
+from tests.conftest import BIN, JobOutput, make_opt_ml, stop_process, train_env
 
 
 def free_port() -> int:
@@ -35,7 +35,7 @@ def make_hosts(root: Path, count: int, hyperparameters: dict[str, str],
 
 
 @dataclass
-class Host:
+class Host(JobOutput):
     base: Path
     proc: subprocess.Popen
     log_path: Path
@@ -43,15 +43,6 @@ class Host:
     @property
     def log(self) -> str:
         return self.log_path.read_text()
-
-    @property
-    def failure(self) -> str | None:
-        path = self.base / "output" / "failure"
-        return path.read_text() if path.exists() else None
-
-    @property
-    def succeeded(self) -> bool:
-        return (self.base / "output" / "success").exists()
 
     def workers(self) -> list[int]:
         """PIDs of this host's training processes (the agent's children)."""
