@@ -25,6 +25,7 @@ from common import artifact
 from common.export import export_onnx
 from train import checkpoint, previous_model
 from train.contract import MODEL_CHANNEL, TrainingEnv
+from train.data.dataset import EpochSampler
 from train.data.loading import Split, default_num_workers, make_loader
 from train.data.stream import StreamSampler
 from train.debugger import Instruments
@@ -85,8 +86,9 @@ class Training:
         """The task's evaluation of ``split`` on every rank's share, summed over all ranks."""
         self.model.eval()
         with torch.inference_mode(), self.precision.autocast():
-            meter = self.task.evaluate(self.model, self.loader(split, self.task.eval_batch_size),
-                                       self.precision)
+            # Per process, as in training: an instance's batch is split between its processes.
+            batch = max(1, self.task.eval_batch_size // self.dist.local_world)
+            meter = self.task.evaluate(self.model, self.loader(split, batch), self.precision)
         return meter.reduced(self.dist)
 
 
@@ -180,12 +182,17 @@ def _share_streams(env: TrainingEnv, data: TaskData, dist: Dist) -> None:
                                                 env.channel_distribution(split.channel))
 
 
-def per_rank_batch(mini_batch_size: int, local_world: int) -> int:
-    """``mini_batch_size`` is per instance, split across its processes (the built-in's rule)."""
+def per_rank_batch(mini_batch_size: int, local_world: int, minimum: int = 1) -> int:
+    """``mini_batch_size`` is per instance, split across its processes (the built-in's rule);
+    each process's share must be at least the task's ``minimum``."""
     size = mini_batch_size // local_world
-    if size < 1:
-        raise UserError(f"mini_batch_size={mini_batch_size} is smaller than the {local_world} "
-                        "processes of an instance; it is per instance and split between them")
+    if size < minimum:
+        each = "its process" if local_world == 1 else f"each of its {local_world} processes"
+        raise UserError(
+            f"mini_batch_size={mini_batch_size} gives {each} {size} image(s) per step, but this "
+            f"task trains on at least {minimum} per step and process (BatchNorm needs 2); "
+            f"mini_batch_size is per instance and split between its processes: set it to at "
+            f"least {minimum * local_world}")
     if size * local_world != mini_batch_size:
         log.warning("mini_batch_size=%d does not divide between %d processes: each trains on %d",
                     mini_batch_size, local_world, size)
@@ -205,8 +212,8 @@ def _setup(task: Task, dist: Dist, data: TaskData,
     task.criterion.to(dist.device)  # e.g. the weighted loss's per-class weights
     if precision.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    batch = per_rank_batch(params.mini_batch_size, dist.local_world)
-    steps = max(1, math.ceil((data.train_samples or 0) / (batch * dist.world)))
+    batch = per_rank_batch(params.mini_batch_size, dist.local_world, task.min_batch)
+    steps = _steps_per_epoch(data, batch, dist)
     optimizer = task.optimizer(model.parameters())
     scheduler, per_batch = task.scheduler(optimizer, steps)
     workers = (params.num_workers if params.num_workers is not None
@@ -221,6 +228,27 @@ def _setup(task: Task, dist: Dist, data: TaskData,
     )
 
 
+def _steps_per_epoch(data: TaskData, batch: int, dist: Dist) -> int:
+    """Optimizer steps in one epoch, the same on every rank (the learning-rate schedule is
+    planned in them): a sampled split's shortest share (an epoch ends when the first rank runs
+    out: a ShardedByS3Key channel's hosts hold different counts); a stream's declared count
+    over every rank."""
+    sampler = data.train.sampler
+    if isinstance(sampler, EpochSampler):
+        sampler.set_epoch(0)
+        return max(1, min(dist.all_gather(math.ceil(len(sampler) / batch))))
+    return max(1, math.ceil((data.train_samples or 0) / (batch * dist.world)))
+
+
+def _start_in_order(samples: int, sampler: Any, dist: Dist) -> int:
+    """Where to resume in the sampler's order after ``samples`` of every rank: that order
+    spans all ranks' data (FullyReplicated), or only this host's share (ShardedByS3Key, split
+    between the host's processes), of which the host has trained its part."""
+    if isinstance(sampler, EpochSampler):
+        return samples * sampler.num_replicas // dist.world
+    return samples
+
+
 def _epochs(training: Training, data: TaskData, stop: Callable[[], bool],
             instruments: Instruments, save_checkpoint: Callable[[], None],
             interrupted: Callable[[], TrainingInterrupted]) -> None:
@@ -231,7 +259,8 @@ def _epochs(training: Training, data: TaskData, stop: Callable[[], bool],
     while progress.epoch < params.epochs:
         epoch = progress.epoch
         data.train.dataset.set_epoch(epoch)
-        data.train.sampler.set_epoch(epoch, start=progress.batch_samples)
+        data.train.sampler.set_epoch(epoch, start=_start_in_order(progress.batch_samples,
+                                                                  data.train.sampler, dist))
         instruments.train_mode()
         samples_before = progress.batch_samples
         if not _train_epoch(training, training.loader(data.train, batch), stop,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -62,7 +63,9 @@ def run(topology: Topology, stop: StopRequest) -> Outcome:
         if failed_at is not None:
             _stop_stragglers(workers, codes, failed_at)
         time.sleep(POLL_SECONDS)
-    return _host_outcome(topology, directory, codes)
+    result = _host_outcome(topology, directory, codes)
+    shutil.rmtree(directory, ignore_errors=True)
+    return result
 
 
 def _start(topology: Topology, local_rank: int, directory: Path) -> subprocess.Popen:

@@ -19,6 +19,7 @@ of leaving it blocked in a collective until the job's MaxRuntime.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -41,6 +42,9 @@ DEAD_AFTER_SECONDS = 30.0
 FAILED_KEY = "sm-vision/failed/"
 DONE_KEY = "sm-vision/done/"
 HEARTBEAT_KEY = "sm-vision/heartbeat/"
+SEEN_KEY = "sm-vision/seen-failure/"
+# How long rank 0 (it hosts the store) waits, when it fails, for its peers to read why.
+FAILURE_LINGER_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -209,12 +213,35 @@ class ProcessGroup(Dist):
         return DistributedDataParallel(model, device_ids=ids)
 
     def announce_failure(self, kind: str, message: str) -> None:
-        """Tell the peers (their watchdogs) why this rank is ending."""
+        """Tell the peers (their watchdogs) why this rank is ending; stop watching them first:
+        how they react is not this rank's outcome."""
+        self._watchdog.stop()
         try:
             self.store.set(f"{FAILED_KEY}{self.rank}", json.dumps(
                 {"kind": kind, "message": message.splitlines()[0][:500]}))
         except Exception:  # the store's host may be the one that is gone
             log.warning("could not announce this rank's failure to its peers")
+
+    def wait_for_peers_to_see_failure(self) -> None:
+        """On rank 0, whose store the peers read, after ``announce_failure``: wait until each
+        has seen it or ended before leaving (else they could only report that rank 0 stopped
+        answering)."""
+        if self.rank != 0:
+            return
+        waiting = set(range(1, self.world))
+        deadline = time.monotonic() + FAILURE_LINGER_SECONDS
+        while waiting and time.monotonic() < deadline:
+            try:
+                waiting = {r for r in waiting if not any(
+                    self.store.check([f"{key}{r}"]) for key in (FAILED_KEY, DONE_KEY, SEEN_KEY))}
+            except Exception:
+                return
+            time.sleep(0.2)
+
+    def acknowledge_failure(self) -> None:
+        """The watchdog saw a peer's failure: rank 0 need not wait for this rank any longer."""
+        with contextlib.suppress(Exception):  # the store's host may be the one that is gone
+            self.store.set(f"{SEEN_KEY}{self.rank}", "1")
 
     def finish(self) -> None:
         # Rank 0 hosts the store: nobody leaves before everybody is done.

@@ -7,7 +7,9 @@ round), so that every process pulls them at the same pace; the end of the pass i
 ``None``. Which process a sample belongs to follows the channel's distribution, as File mode's
 samplers do: ``FullyReplicated`` data arrives whole on every host, so sample ``k`` is global
 rank ``k % world``'s (each host keeps its processes' share); ``ShardedByS3Key`` data is already
-this host's share, so sample ``k`` is local rank ``k % local_world``'s.
+this host's share, so sample ``k`` is local rank ``k % local_world``'s. When the pass does
+not split evenly, the last rounds tell the processes that have nothing left ``NOTHING``
+(skipped), never ``None``, which each process must receive exactly once per pass.
 """
 
 from __future__ import annotations
@@ -17,6 +19,13 @@ from typing import Any
 
 from train.contract import DISTRIBUTION_SHARDED
 from train.data.base import StreamReader
+
+
+class Nothing:
+    """No sample for this process in this round (the pass's share ran out unevenly)."""
+
+
+NOTHING = Nothing()
 
 
 class SharedStream(StreamReader[Any]):
@@ -39,7 +48,8 @@ class SharedStream(StreamReader[Any]):
             yield from self._deal(pass_index)
             return
         while (sample := self.dist.receive_from_host_leader()) is not None:
-            yield sample
+            if not isinstance(sample, Nothing):
+                yield sample
 
     def _deal(self, pass_index: int) -> Iterator[Any]:
         waiting: list[list[Any]] = [[] for _ in range(self.dist.local_world)]
@@ -54,8 +64,8 @@ class SharedStream(StreamReader[Any]):
                 yield mine
         # The pass ended: what is left, then a round of None for everybody.
         while any(waiting):
-            round_ = [queue.pop(0) if queue else None for queue in waiting]
+            round_ = [queue.pop(0) if queue else NOTHING for queue in waiting]
             self.dist.send_to_host_processes(round_[1:])
-            if round_[0] is not None:
+            if not isinstance(round_[0], Nothing):
                 yield round_[0]
         self.dist.send_to_host_processes([None] * (self.dist.local_world - 1))

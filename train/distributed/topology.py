@@ -54,9 +54,6 @@ class Topology:
     def rank(self, local_rank: int) -> int:
         return self.host_index * self.local_world + local_rank
 
-    def host_of(self, rank: int) -> str:
-        return self.hosts[rank // self.local_world]
-
     @property
     def backend(self) -> str:
         return "nccl" if self.cuda else "gloo"

@@ -71,6 +71,8 @@ def main() -> int:
         """Watchdog thread: a peer is gone, so this rank would wait forever in a collective."""
         message = f"stopped because {failure.describe()}"
         log.error("%s", message)
+        if dist is not None:
+            dist.acknowledge_failure()
         outcome.write(directory, Outcome(rank, failure.kind, message, peer=True))
         logging.shutdown()
         os._exit(outcome.EXIT_CODES[failure.kind])
@@ -102,6 +104,8 @@ def main() -> int:
         if dist is not None:
             dist.announce_failure(kind, message)
         outcome.write(directory, Outcome(rank, kind, message))
+        if dist is not None:
+            dist.wait_for_peers_to_see_failure()
         return outcome.EXIT_CODES[kind]
     outcome.write(directory, Outcome(rank, None))
     return 0
