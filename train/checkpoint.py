@@ -11,6 +11,7 @@ so a crash or SIGTERM mid-write leaves the previous checkpoint intact. Loaded wi
 from __future__ import annotations
 
 import logging
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,12 @@ def load(directory: Path) -> dict[str, Any] | None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
+        # torch's own message for a foreign pickle advises weights_only=False: never here.
+        why = ("not a checkpoint of this toolkit, or cut short: it holds more than tensors "
+               "and plain data, which is never unpickled" if isinstance(exc, pickle.UnpicklingError)
+               else str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         raise UserError(
-            f"checkpoint {path} cannot be read ({exc}); delete it (or point checkpoint_s3_uri "
+            f"checkpoint {path} cannot be read ({why}); delete it (or point checkpoint_s3_uri "
             "elsewhere) to start from scratch"
         ) from exc
     if isinstance(state, dict) and state.get("format") in OLDER_FORMATS:

@@ -103,6 +103,22 @@ def test_a_killed_host_stops_every_host_within_a_minute(digits_small, tmp_path):
         "SIGKILL"), hosts[0].failure
 
 
+def test_the_first_hosts_client_error_is_what_every_host_reports(digits_small, tmp_path):
+    """Rank 0 hosts the rendezvous store: when it fails (here: an unreadable checkpoint,
+    before the first collective), the other host still learns why, and says so."""
+    bases = make_hosts(tmp_path, 2, {**FAST_HYPERPARAMETERS, "epochs": "1"},
+                       _channels(digits_small))
+    (bases[0] / "checkpoints").mkdir()
+    (bases[0] / "checkpoints" / checkpoint.CHECKPOINT_FILE).write_bytes(b"not a checkpoint")
+    hosts = start_hosts(bases, **ENV)
+    assert wait_all(hosts, 180) == [1, 1], hosts[0].log[-2000:] + hosts[1].log[-2000:]
+    assert hosts[0].failure.startswith("ClientError: checkpoint"), hosts[0].failure
+    assert "cannot be read" in hosts[0].failure
+    assert hosts[1].failure.startswith(
+        "ClientError: stopped because host 127.0.0.1 (rank 0) failed: checkpoint"), \
+        hosts[1].failure
+
+
 def test_sigterm_on_one_host_stops_both_with_one_checkpoint_then_resumes(digits_small,
                                                                          tmp_path):
     hosts = _training(tmp_path / "job", digits_small)

@@ -19,6 +19,7 @@ from tests.conftest import (
     train_env,
 )
 from train import checkpoint
+from train.errors import UserError
 
 # 120 images / batch 2 = 60 batches an epoch: plenty of room to land SIGTERM mid-epoch.
 HPS = {**FAST_HYPERPARAMETERS, "epochs": "3", "mini_batch_size": "2", "num_workers": "1",
@@ -85,3 +86,12 @@ def test_sigterm_then_restart_matches_an_uninterrupted_run(tmp_path, digits_smal
     assert expected.keys() == actual.keys()
     different = [k for k in expected if not torch.equal(expected[k], actual[k])]
     assert not different, different[:5]
+
+
+@pytest.mark.parametrize("content", [b"not a checkpoint", b"PK\x03\x04" + bytes(64)])
+def test_an_unreadable_checkpoint_is_a_client_error_that_never_advises_unpickling(tmp_path,
+                                                                                  content):
+    (tmp_path / checkpoint.CHECKPOINT_FILE).write_bytes(content)
+    with pytest.raises(UserError, match=r"cannot be read.*delete it") as error:
+        checkpoint.load(tmp_path)
+    assert "weights_only" not in str(error.value)
