@@ -314,7 +314,8 @@ def _train_epoch(training: Training, loader: Iterable[Any], stop: Callable[[], b
     tick, seen = time.perf_counter(), 0
     for steps, batch in enumerate(_batches(loader), start=1):
         size = task.batch_size(batch) if batch is not None else 0
-        agreed = dist.agree_step(batch is not None, batch is not None and stop(), size,
+        read = task.samples_read(batch) if batch is not None else 0
+        agreed = dist.agree_step(batch is not None, batch is not None and stop(), read,
                                  batch is not None and size < task.min_batch)
         if not agreed.proceed:
             return True

@@ -139,7 +139,12 @@ class Task(ABC):
         """An empty training meter."""
 
     def batch_size(self, batch: Any) -> int:
+        """The samples a step trains on."""
         return len(batch[0])
+
+    def samples_read(self, batch: Any) -> int:
+        """The samples of the epoch's order a batch used up (resume counts these)."""
+        return self.batch_size(batch)
 
     def observe(self, batch: Any) -> None:  # noqa: B027 - optional hook
         """Called for every training batch before its step (e.g. count bad images)."""

@@ -172,6 +172,9 @@ class ClassificationTask(Task):
     def batch_size(self, batch: Batch) -> int:
         return batch.size
 
+    def samples_read(self, batch: Batch) -> int:
+        return batch.size + len(batch.bad_names)  # skipped unreadable images too
+
     def observe(self, batch: Batch) -> None:
         self._count_bad(batch.bad_names)
 
