@@ -8,6 +8,7 @@ import pytest
 
 from train import engine
 from train.contract import DISTRIBUTION_FULLY_REPLICATED, DISTRIBUTION_SHARDED
+from train.data import loading
 from train.data.dataset import EpochSampler
 from train.data.loading import Split
 from train.distributed.runtime import Dist
@@ -67,3 +68,14 @@ def test_a_resumed_epoch_starts_after_this_hosts_part_of_the_samples_trained():
     sharded = _data(200, DISTRIBUTION_SHARDED, dist).train.sampler
     assert engine._start_in_order(96, replicated, dist) == 96
     assert engine._start_in_order(96, sharded, dist) == 48
+
+
+def test_weighted_loss_counts_the_whole_sharded_channel():
+    # 2 hosts x 2 processes; ranks in host order, each host's processes report its part.
+    parts = [([3, 1], 4), ([3, 1], 4), ([1, 5], 6), ([1, 5], 6)]
+
+    def gather(value):
+        return parts
+
+    assert loading._whole_channel([3, 1], 4, 2, gather) == ([4, 6], 10)  # ShardedByS3Key
+    assert loading._whole_channel([3, 1], 4, 4, gather) == ([3, 1], 4)  # FullyReplicated

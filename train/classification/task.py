@@ -106,7 +106,7 @@ class ClassificationTask(Task):
                 "use_weighted_loss=0"
             )
         positives = torch.tensor(data.label_counts, dtype=torch.float32)
-        total = float(data.train.size or 0)
+        total = float(data.labelled_images or 0)
         weights = torch.where(positives > 0, (total - positives) / positives.clamp(min=1),
                               torch.ones_like(positives))
         log.info("use_weighted_loss: positive-class weights %s",

@@ -68,7 +68,10 @@ class Data:
     validation: Split | None
     test: Split | None
     multi_label: bool = False
-    label_counts: list[int] | None = None  # training images per class (None for streams)
+    # Training images per class and in all, of the whole channel over every host (None for
+    # streams).
+    label_counts: list[int] | None = None
+    labelled_images: int | None = None
 
 
 def load_data(env: TrainingEnv, params: Hyperparameters, spec: InputSpec, seed: int,
@@ -94,9 +97,13 @@ def load_data(env: TrainingEnv, params: Hyperparameters, spec: InputSpec, seed: 
         train_reader = ImageFolderReader(train_reader.root, train_channel, class_names)
     num_classes = len(class_names) if params.multi_label else None
     counts = _label_counts(train_reader, len(class_names))
+    images = len(train_reader) if isinstance(train_reader, Reader) else None
+    if counts is not None:
+        counts, images = _whole_channel(counts, len(train_reader),  # type: ignore[arg-type]
+                                        shard(train_channel)[1], gather)
     if counts is not None:
         log.info("channel %s: %d images in %d classes (%s)", train_channel,
-                 len(train_reader), len(class_names),  # type: ignore[arg-type]
+                 images, len(class_names),
                  ", ".join(f"{c}={counts[i]}" for i, c in enumerate(class_names[:10])))
     else:
         log.info("channel %s: streamed in Pipe mode, %d classes", train_channel,
@@ -125,7 +132,7 @@ def load_data(env: TrainingEnv, params: Hyperparameters, spec: InputSpec, seed: 
 
     return Data(class_names, train, optional(VALIDATION_NAMES, "validation"),
                 optional(TEST_NAMES, "test"), multi_label=params.multi_label,
-                label_counts=counts)
+                label_counts=counts, labelled_images=images)
 
 
 def _split_folders(env: TrainingEnv, channel: str, params: Hyperparameters
@@ -155,6 +162,18 @@ def _agree_classes(local: list[str], gather: GatherClasses, channel: str) -> lis
     log.info("channel %s: %d classes over all hosts (this host's data has %d)", channel,
              len(agreed), len(local))
     return agreed
+
+
+def _whole_channel(counts: list[int], images: int, shards: int, gather: Any
+                   ) -> tuple[list[int], int]:
+    """Label counts and image count of the whole channel: the hosts of a ShardedByS3Key
+    channel each hold a part (split between fewer shards than there are ranks, one rank per
+    host taken), so theirs add up; a replicated channel is whole on every host."""
+    every = gather((counts, images))
+    if shards >= len(every):
+        return counts, images
+    hosts = every[::shards]
+    return [sum(c[i] for c, _ in hosts) for i in range(len(counts))], sum(n for _, n in hosts)
 
 
 def _label_counts(reader: Reader | StreamReader, num_classes: int) -> list[int] | None:
