@@ -31,9 +31,10 @@ def _channels(data: Path) -> dict[str, Path | None]:
 def test_two_hosts_train_one_model_as_accurate_as_one_host(digits_full, tmp_path):
     """One host with a global batch of 32 against two hosts of mini_batch_size 16 (per host):
     the same global batch and epochs, trained until the accuracy has settled (the learning
-    rate drops for the last two epochs), with SyncBatchNorm so that the two see the same
-    batch statistics."""
-    hps = {**FAST_HYPERPARAMETERS, "epochs": "8", "lr_scheduler_step": "6",
+    rate drops after epochs 6 and 8), with SyncBatchNorm so that the two see the same batch
+    statistics. The two are the same computation up to float summation order, which training
+    amplifies: the accuracy still moving would make the comparison a coin toss."""
+    hps = {**FAST_HYPERPARAMETERS, "epochs": "10", "lr_scheduler_step": "6,8",
            "num_classes": "10", "syncbn": "1", "mini_batch_size": "32"}
     single = make_opt_ml(tmp_path / "single", hps, _channels(digits_full))
     result = run_train(single, timeout=900)
@@ -52,7 +53,7 @@ def test_two_hosts_train_one_model_as_accurate_as_one_host(digits_full, tmp_path
     assert abs(two_hosts.metrics["validation:accuracy"]
                - one_host.metrics["validation:accuracy"]) <= 0.01
     # Metric lines once per job (the first host), with values over both hosts' samples.
-    assert "Epoch[7] Validation-accuracy=" in hosts[0].log
+    assert "Epoch[9] Validation-accuracy=" in hosts[0].log
     assert "Validation-accuracy=" not in hosts[1].log
     assert "distributed job: 2 hosts x 1 processes (gloo, master 127.0.0.1" in hosts[1].log
 
