@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import platform
 import shutil
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from report import save  # bench/, the script's own folder
 
 from common.artifact import InputSpec
 from common.preprocessing import IMAGENET_MEAN, IMAGENET_STD
@@ -170,10 +170,7 @@ def main() -> None:
                     "load_average": load},
         "batch_size": BATCH, "repeats": args.repeats, "rows": rows,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "data.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "data.md").write_text(to_markdown(result))
-    print(f"wrote {args.out / 'data.json'} and {args.out / 'data.md'}")
+    save(result, args.out / "data", to_markdown)
 
 
 if __name__ == "__main__":

@@ -84,6 +84,7 @@ sys.path.insert(0, str(BENCH))
 from machine import cpu_model  # noqa: E402
 from photos import photo_jpeg, write_photo_folder  # noqa: E402
 from pillow_simd_probe import per_image_ms  # noqa: E402
+from report import save  # noqa: E402
 
 
 def setup_peers() -> None:
@@ -422,10 +423,7 @@ def main() -> None:
                     "torch": torch.__version__, "load_average": load},
         "batch_size": BATCH, "crop": SIZE, "epochs": EPOCHS, "sets": sets, "micro": micro,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "data_peers.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "data_peers.md").write_text(to_markdown(result))
-    print(f"wrote {args.out / 'data_peers.json'} and {args.out / 'data_peers.md'}")
+    save(result, args.out / "data_peers", to_markdown)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ RESULTS = REPO / "bench" / "results"
 sys.path.insert(0, str(REPO))
 
 from bench.machine import cpu_model  # noqa: E402
+from bench.report import save  # noqa: E402
 
 # The same trees the tests build.
 from tests.conftest import load_local_test_script, make_opt_ml  # noqa: E402
@@ -112,11 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                   "relative": round(rate / baseline, 3), "job_seconds": round(wall, 1)}
                  for name, rate, wall in rows],
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "distributed.json").write_text(json.dumps(result, indent=2) + "\n")
-    markdown = to_markdown(result)
-    (RESULTS / "distributed.md").write_text(markdown)
-    print(markdown)
+    save(result, RESULTS / "distributed", to_markdown)
     return 0
 
 

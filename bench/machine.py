@@ -1,4 +1,4 @@
-"""What the data benches record about the machine they ran on."""
+"""What the benches record about the machine they ran on."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import servers
+from bench import report, servers
 
 PATHS = {
     "exact (reference): torch fp32, torchvision preprocessing": {"SM_VISION_PRECISION": "exact"},
@@ -141,7 +141,7 @@ def main() -> None:
             result["paths"][name] = {"runtime": runtime, "settings": extra,
                                      **compare(reference, probabilities, labels)}
             print(name, result["paths"][name], flush=True)
-    servers.save(result, args.out, markdown)
+    report.save(result, args.out, markdown)
 
 
 if __name__ == "__main__":

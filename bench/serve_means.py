@@ -34,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import servers
+from bench import report, servers
 from bench.loadgen import Target, closed_loop
 from bench.peers import torchserve
 
@@ -301,14 +301,14 @@ def main() -> None:
                         if not args.variants or any(w in k for w in args.variants)}
             result["server"] = through_server(bases[args.server_model], body, args.seconds,
                                               Path(tmp), variants)
-            servers.save(result, args.out, server_markdown)
+            report.save(result, args.out, server_markdown)
             return
         result["preprocessing"] = preprocessing(args.repeats)
         print(result["preprocessing"], flush=True)
         result["server"] = through_server(bases[18], body, args.seconds, Path(tmp),
                                           SERVER_VARIANTS)
         result["cold_start"] = cold_starts(bases[50], body, args.cold_starts, Path(tmp))
-    servers.save(result, args.out, markdown)
+    report.save(result, args.out, markdown)
 
 
 if __name__ == "__main__":

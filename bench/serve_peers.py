@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import servers
+from bench import report, servers
 from bench.loadgen import Target, closed_loop
 from bench.peers import torchserve
 
@@ -222,7 +222,7 @@ def main() -> None:
               "payload": {"width": width, "height": height, "bytes": len(body)}}
     with tempfile.TemporaryDirectory() as tmp:
         result["models"] = [bench_model(d, body, args, Path(tmp)) for d in args.models]
-    servers.save(result, args.out, markdown)
+    report.save(result, args.out, markdown)
 
 
 if __name__ == "__main__":

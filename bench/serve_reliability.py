@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import servers
+from bench import report, servers
 from tests.serve.test_serve_hardening import CHUNKED_HEAD, thin_png
 from tests.serve.test_serve_robustness import malformed_bodies
 
@@ -225,7 +225,7 @@ def main() -> None:
                 sorted(workers_at_start)
         finally:
             process.stop()
-    servers.save(result, args.out, markdown)
+    report.save(result, args.out, markdown)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ import argparse
 import contextlib
 import http.client
 import io
-import json
 import os
 import platform
 import signal
@@ -18,11 +17,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+
+from bench.machine import cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -147,24 +148,12 @@ def bench_arguments(doc: str, name: str) -> argparse.ArgumentParser:
     return parser
 
 
-def save(result: dict, out: Path, markdown: Callable[[dict], str]) -> None:
-    """``out``.json (everything) and ``out``.md (the table), and the table on stdout."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    text = markdown(result)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    out.with_suffix(".md").write_text(text)
-    print(text)
-
-
 def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-               platform.processor())
     flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("flags")), "").split()
     return {
         "cpus": len(os.sched_getaffinity(0)),
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cpu_features": [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_int8",
                                      "avx512_vnni") if f in flags],
         "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30),

@@ -26,7 +26,6 @@ Results go to bench/results/train.{json,md}. Timings are recorded, never asserte
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -53,6 +52,7 @@ CPU = torch.device("cpu")
 sys.path[:0] = [str(REPO / "bench"), str(REPO)]
 from machine import cpu_model  # noqa: E402
 from photos import write_photo_folder  # noqa: E402
+from report import save  # noqa: E402
 
 from tests.conftest import load_local_test_script  # noqa: E402 - the demo's digits
 
@@ -243,10 +243,7 @@ def main() -> None:
         "default_workers": default_num_workers(False),
         "sets": sets,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "train.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "train.md").write_text(to_markdown(result))
-    print(f"wrote {args.out / 'train.json'} and {args.out / 'train.md'}")
+    save(result, args.out / "train", to_markdown)
 
 
 if __name__ == "__main__":
