@@ -34,7 +34,6 @@ import argparse
 import copy
 import filecmp
 import functools
-import io
 import json
 import os
 import platform
@@ -48,15 +47,12 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
 from common.artifact import InputSpec
 from common.preprocessing import IMAGENET_MEAN, IMAGENET_STD
-from train.data import decode
 from train.data.base import Reader
 from train.data.dataset import Batch, EpochSampler, ImageDataset
 from train.data.folder import ImageFolderReader
@@ -69,12 +65,6 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 MXNET_PY = BENCH / ".venv-mxnet/bin/python"
 DALI_PY = BENCH / ".venv-dali/bin/python"
-SIMD_PY = BENCH / ".venv-simd/bin/python"
-PEER_PINS = {
-    MXNET_PY: ["mxnet==1.9.1", "numpy==1.23.5", "opencv-python-headless==4.8.1.78"],
-    DALI_PY: ["nvidia-dali-cuda130==2.4.0", "numpy==2.2.6"],
-    SIMD_PY: ["pillow-simd==12.1.1.post0"],  # built from source: needs a C compiler
-}
 BATCH = 32
 SIZE = 224
 EPOCHS = 3
@@ -82,9 +72,15 @@ CPU = torch.device("cpu")
 
 sys.path.insert(0, str(BENCH))
 from machine import cpu_model  # noqa: E402
-from photos import photo_jpeg, write_photo_folder  # noqa: E402
-from pillow_simd_probe import per_image_ms  # noqa: E402
+from means_costs import SIMD_PY, micro_costs, without_simplejpeg  # noqa: E402
+from photos import write_photo_folder  # noqa: E402
 from report import save  # noqa: E402
+
+PEER_PINS = {
+    MXNET_PY: ["mxnet==1.9.1", "numpy==1.23.5", "opencv-python-headless==4.8.1.78"],
+    DALI_PY: ["nvidia-dali-cuda130==2.4.0", "numpy==2.2.6"],
+    SIMD_PY: ["pillow-simd==12.1.1.post0"],  # built from source: needs a C compiler
+}
 
 
 def setup_peers() -> None:
@@ -244,14 +240,6 @@ def thread_rate(reader: Reader, threads: int) -> float:
     return timed_epochs(batches)
 
 
-def without_simplejpeg(measure: Callable[[], float]) -> float:
-    saved, decode.simplejpeg = decode.simplejpeg, None  # workers fork with this state
-    try:
-        return measure()
-    finally:
-        decode.simplejpeg = saved
-
-
 def ours(data: dict) -> list[dict]:
     if data["name"] == "rec":
         reader: Reader = RecordFileReader(Path(data["rec"]).parent, "train", LabelSpec())
@@ -281,71 +269,6 @@ def row(pipeline: str, parallelism: str, rate: float, *, peer: bool = False,
     print(f"  {pipeline:70s} {parallelism:10s} {rate:8.1f} images/s", flush=True)
     return {"pipeline": pipeline, "parallelism": parallelism, "images_per_s": round(rate, 1),
             "peer": peer, "ours": ours}
-
-
-# ---- per-image costs of the means (one process, one thread) --------------------------------
-
-def _pil_draft(data: bytes) -> None:
-    image = Image.open(io.BytesIO(data))
-    w, h = image.size
-    image.draft("RGB", (w * SIZE // min(w, h), h * SIZE // min(w, h)))  # 1/2, 1/4, 1/8 only
-    image.convert("RGB")
-
-
-def _torch_resize(pixels: np.ndarray) -> None:
-    v2.functional.resize(torch.from_numpy(pixels).permute(2, 0, 1), [SIZE], antialias=True)
-
-
-def _seed_all(_: object) -> None:
-    torch.manual_seed(12345)
-
-
-def _seed_cpu(_: object) -> None:
-    torch.default_generator.manual_seed(12345)
-
-
-def micro_costs(work: Path) -> list[dict]:
-    """What each candidate means costs per image, in milliseconds."""
-    rng = np.random.default_rng(1)
-    rows = []
-    for width, height in ((500, 375), (1024, 768)):
-        files = []
-        for n in range(30):
-            path = work / "micro" / f"{width}x{height}_{n}.jpg"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(photo_jpeg(rng, width, height))
-            files.append(path)
-        datas = [p.read_bytes() for p in files]
-        pixels = [decode.decode_rgb(d) for d in datas]
-        saved, decode.simplejpeg = decode.simplejpeg, None
-        pillow = per_image_ms(decode.decode_rgb, datas)
-        decode.simplejpeg = saved
-        costs = {
-            "Pillow decode": pillow,
-            "Pillow decode with draft() (DCT scaling by 1/2, 1/4, 1/8)":
-                per_image_ms(_pil_draft, datas),
-            "simplejpeg decode": per_image_ms(lambda d: decode.decode_rgb(d), datas),
-            "simplejpeg decode, DCT-scaled to >= 224 when >= 2x (ours)":
-                per_image_ms(lambda d: decode.decode_rgb(d, SIZE), datas),
-            "resize to 224: torch uint8 antialiased, channels-last view (ours)":
-                per_image_ms(_torch_resize, pixels),
-        }
-        for label, python in (("Pillow", sys.executable), ("pillow-simd", SIMD_PY)):
-            if Path(python).exists():
-                probe = subprocess.run([str(python), str(BENCH / "pillow_simd_probe.py"),
-                                        *map(str, files)], capture_output=True, text=True,
-                                       check=True)
-                got = json.loads(probe.stdout)
-                costs[f"resize to 224: {label} {got['pillow']} (bilinear)"] = got["resize_ms"]
-                if label == "pillow-simd":
-                    costs[f"decode: pillow-simd {got['pillow']} (system libjpeg-turbo)"] = (
-                        got["decode_ms"])
-        costs["seed a sample: torch.manual_seed (every backend)"] = per_image_ms(_seed_all, datas)
-        costs["seed a sample: the CPU generator only (ours)"] = per_image_ms(_seed_cpu, datas)
-        for means, ms in costs.items():
-            rows.append({"image": f"{width}x{height}", "means": means, "ms_per_image": ms})
-            print(f"  {width}x{height} {means:70s} {ms:7.3f} ms", flush=True)
-    return rows
 
 
 # ---- report ---------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Per-image decode and resize costs of whichever Pillow this interpreter has; run by
-bench/data_peers.py with the project's venv (Pillow) and with bench/.venv-simd (pillow-simd,
-built there from source: it replaces Pillow, so it cannot share a venv). Prints one JSON object.
+bench/means_costs.py (for bench/data_peers.py) with the project's venv (Pillow) and with
+bench/.venv-simd (pillow-simd, built there from source: it replaces Pillow, so it cannot
+share a venv). Prints one JSON object.
 
     bench/.venv-simd/bin/python bench/pillow_simd_probe.py FILE.jpg [FILE.jpg ...]
 """
