@@ -74,6 +74,7 @@ class Training:
     scaler: torch.amp.GradScaler | None
     stopper: EarlyStopping
     workers: int
+    batch: int  # training samples per step and process (mini_batch_size split on a host)
     meter: Meter
     progress: Progress = field(default_factory=Progress)
     best_state: dict[str, torch.Tensor] | None = None
@@ -221,7 +222,7 @@ def _setup(task: Task, dist: Dist, data: TaskData,
     return Training(
         task=task, dist=dist, model=model, net=dist.wrap(model), optimizer=optimizer,
         scheduler=scheduler, per_batch=per_batch, precision=precision,
-        scaler=precision.scaler(), workers=workers, meter=task.new_meter(),
+        scaler=precision.scaler(), workers=workers, batch=batch, meter=task.new_meter(),
         stopper=EarlyStopping(min_epochs=params.early_stopping_min_epochs,
                               patience=params.early_stopping_patience,
                               tolerance=params.early_stopping_tolerance),
@@ -254,7 +255,7 @@ def _epochs(training: Training, data: TaskData, stop: Callable[[], bool],
             interrupted: Callable[[], TrainingInterrupted]) -> None:
     task, dist, progress = training.task, training.dist, training.progress
     params = task.params
-    batch = per_rank_batch(params.mini_batch_size, dist.local_world)
+    batch = training.batch
     frequency = params.checkpoint_frequency or 1
     while progress.epoch < params.epochs:
         epoch = progress.epoch
