@@ -13,7 +13,6 @@ import io
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,17 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from bench.machine import cpu_model
+from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 BIN = Path(sys.executable).parent
 IMAGENET_CLASSES = 1000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def write_model(base: Path, depth: int, size: int = 224, classes: int = IMAGENET_CLASSES,

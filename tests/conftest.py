@@ -6,6 +6,7 @@ import importlib.util
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -20,6 +21,13 @@ REPO = Path(__file__).resolve().parents[1]
 # licence in its README. Checked in, so a fresh clone runs every test.
 REFERENCE_DATA = REPO / "tests" / "fixtures" / "reference"
 BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (the OS's choice)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def load_local_test_script(name: str):

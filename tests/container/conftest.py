@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -39,12 +38,6 @@ def wait_for_ping(url: str, container: str, deadline_s: float = 120) -> None:
         time.sleep(0.2)
     logs = docker("logs", container, check=False)
     raise AssertionError(f"/ping never answered 200:\n{logs.stdout}\n{logs.stderr}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _skip(reason: str) -> None:

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.container.conftest import TRAIN_IMAGE, docker, free_port, wait_for_ping
+from tests.conftest import free_port
+from tests.container.conftest import TRAIN_IMAGE, docker, wait_for_ping
 
 pytestmark = pytest.mark.container
 # The CPU image's budget (issue: a CPU endpoint pulls the image on every scale-out).

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FAST_HYPERPARAMETERS, make_opt_ml
-from tests.container.conftest import docker, free_port, wait_for_ping
+from tests.conftest import FAST_HYPERPARAMETERS, free_port, make_opt_ml
+from tests.container.conftest import docker, wait_for_ping
 
 pytestmark = pytest.mark.container
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import stop_process
-from tests.container.conftest import docker, free_port
+from tests.conftest import free_port, stop_process
+from tests.container.conftest import docker
 
 pytestmark = pytest.mark.container
 REPO = Path(__file__).resolve().parents[2]

@@ -6,19 +6,12 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import BIN, JobOutput, make_opt_ml, stop_process, train_env
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.conftest import BIN, JobOutput, free_port, make_opt_ml, stop_process, train_env
 
 
 def host_names(count: int) -> list[str]:

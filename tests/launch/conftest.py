@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import datetime
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from tests.conftest import stop_process
+from tests.conftest import free_port, stop_process
 
 BIN = Path(sys.executable).parent
 REGION = "us-east-1"
@@ -40,12 +39,6 @@ SageMaker:
     Modules:
       TelemetryOptOut: true
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -93,7 +86,7 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer
         import sagemaker  # noqa: F401
 
     work = tmp_path_factory.mktemp("moto")
-    port = _free_port()
+    port = free_port()
     recording = work / "recording.jsonl"
     log = open(work / "moto.log", "wb")  # noqa: SIM115 - closed after the process ends
     proc = subprocess.Popen(

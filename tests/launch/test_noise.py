@@ -13,8 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO
-from tests.launch.conftest import BUCKET, IMAGE, REGION, ROLE, MotoServer, _free_port
+from tests.conftest import REPO, free_port
+from tests.launch.conftest import BUCKET, IMAGE, REGION, ROLE, MotoServer
 
 TRAIN = ["--role", ROLE, "--image-uri", IMAGE, "--bucket", BUCKET,
          "--channel", "train=s3://data/train/", "--job-name", "quiet"]
@@ -28,7 +28,7 @@ def _env(tmp_path: Path, aws: MotoServer, **extra: str) -> dict[str, str]:
         "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
         "AWS_EC2_METADATA_DISABLED": "true",
-        "HTTPS_PROXY": f"http://127.0.0.1:{_free_port()}",
+        "HTTPS_PROXY": f"http://127.0.0.1:{free_port()}",
         "NO_PROXY": "127.0.0.1,localhost",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",

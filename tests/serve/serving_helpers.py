@@ -11,7 +11,6 @@ import http.client
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from common.artifact import InputSpec, Metadata
 from common.export import export_onnx
 from common.models import build_classifier
 from common.preprocessing import IMAGENET_MEAN, IMAGENET_STD
+from tests.conftest import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NUM_CLASSES = 10
@@ -72,12 +72,6 @@ class Reply:
     status: int
     headers: http.client.HTTPMessage
     body: bytes
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Server:
